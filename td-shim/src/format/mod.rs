@@ -1,0 +1,10 @@
+// SPDX-License-Identifier: BSD-2-Clause-Patent
+//! Wire formats shared by the firmware, the payload runtime and the host tools. Each module
+//! defines one format once: constants beside their structs, a `parse` for untrusted bytes
+//! that never panics, and (where tools need one) a builder. Pure: no `arch`, no `platform`.
+
+pub mod e820;
+pub mod fv;
+pub mod guid;
+pub mod hob;
+pub mod metadata;
