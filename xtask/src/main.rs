@@ -1,1 +1,46 @@
-fn main() {}
+// SPDX-License-Identifier: BSD-2-Clause-Patent
+//! Build orchestration for td-shim. `cargo image …` (an alias for `cargo xtask image …`)
+//! assembles the reset vector, builds the firmware and the payload for
+//! `x86_64-unknown-none`, and stitches `final.bin` with the td-shim-tools linker. Other
+//! subcommands run an image in QEMU and drive the boot tests.
+
+mod image;
+mod qemu;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "td-shim build orchestration", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build a firmware image (final.bin). Also reachable as `cargo image`.
+    Image(image::ImageArgs),
+    /// Boot an image in QEMU (TCG by default), stream the serial console, exit with QEMU's status.
+    Qemu(qemu::QemuArgs),
+    /// Build the images the QEMU boot tests need, then run them (`tests/`).
+    BootTest(qemu::BootTestArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Image(args) => image::image(&args).map(|path| {
+            println!("{}", path.display());
+        }),
+        Command::Qemu(args) => return qemu::run(&args),
+        Command::BootTest(args) => qemu::boot_test(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

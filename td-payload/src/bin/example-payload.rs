@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: BSD-2-Clause-Patent
+//! The example executable payload: prints where it was loaded and how much RAM the payload
+//! HOB describes, then ends the VM through QEMU's `isa-debug-exit` device with code 0x10
+//! (QEMU exit status 33), or 0x11 (status 35) if the HOB is malformed. The boot tests grep
+//! its output lines, so they are part of its interface.
+//!
+//! On the host this is an empty program, so `cargo build --workspace` and `cargo test` work.
+#![cfg_attr(target_os = "none", no_std, no_main)]
+
+/// Exit code after a successful run.
+#[cfg(target_os = "none")]
+const EXIT_OK: u8 = 0x10;
+/// Exit code when the payload HOB was refused.
+#[cfg(target_os = "none")]
+const EXIT_BAD_HOB: u8 = 0x11;
+
+#[cfg(target_os = "none")]
+td_payload::entry!(payload_main);
+
+#[cfg(target_os = "none")]
+fn payload_main(info: &td_payload::BootInfo) -> ! {
+    use td_payload::println;
+
+    println!("td-payload: hello from the example payload");
+    println!(
+        "td-payload: hob at {:#x}, base {:#x}",
+        info.hob_addr(),
+        info.load_base()
+    );
+    match info.hob() {
+        Ok(hob) => {
+            let ram = td_payload::ram_summary(&hob);
+            println!(
+                "td-payload: ram {} MiB ({:#x} bytes) in {} ranges, highest end {:#x}",
+                ram.total_size >> 20,
+                ram.total_size,
+                ram.ranges,
+                ram.highest_end
+            );
+            td_payload::exit(EXIT_OK)
+        }
+        Err(e) => {
+            println!("td-payload: bad hob: {e}");
+            td_payload::exit(EXIT_BAD_HOB)
+        }
+    }
+}
+
+#[cfg(not(target_os = "none"))]
+fn main() {}

@@ -1,0 +1,26 @@
+// SPDX-License-Identifier: BSD-2-Clause-Patent
+//! Fuzz target: `hob::parse` on an arbitrary HOB region (the TD HOB comes from the VMM),
+//! then every accessor of the validated list. Must never panic.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use td_shim::format::hob;
+
+fuzz_target!(|data: &[u8]| {
+    // The first 8 bytes choose the base GPA so that the EfiEndOfHobList check is exercised
+    // with matching and non-matching bases.
+    let (base, bytes) = match data.split_first_chunk::<8>() {
+        Some((b, rest)) => (u64::from_le_bytes(*b), rest),
+        None => (0, data),
+    };
+    for base in [base, 0x80_0000] {
+        if let Ok(list) = hob::parse(bytes, base) {
+            assert!(list.as_bytes().len() <= bytes.len());
+            let _ = list.handoff();
+            let n = list.iter().count();
+            assert!(n >= 1, "a valid list starts with a PHIT");
+            let _ = list.resources().count();
+            let _ = list.guid_data(hob::ACPI_TABLE_GUID).count();
+        }
+    }
+});

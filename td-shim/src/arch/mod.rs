@@ -1,0 +1,10 @@
+// SPDX-License-Identifier: BSD-2-Clause-Patent
+//! Thin, `unsafe`-owning layer over x86-64 instructions: CPUID, port I/O, control registers,
+//! the IDT and exception entry, TDCALL. It knows instructions, not policy: callers decide
+//! when to use them. Compiled for x86-64 only (the host is x86-64 too, so the library still
+//! builds and its pure parts test there).
+
+pub mod cpu;
+pub mod idt;
+pub mod io;
+pub mod tdcall;

@@ -1,0 +1,180 @@
+// SPDX-License-Identifier: BSD-2-Clause-Patent
+//! Collects and validates the boot inputs: the image's own metadata (found through the OVMF
+//! GUID table at the image tail), the payload in the image's payload FV, and the memory map
+//! (fw_cfg `etc/e820` in a legacy VM, the TD HOB in a TD). VMM-supplied inputs are untrusted
+//! and go through the strict parsers in `format`.
+
+use super::EntryArgs;
+use crate::error::Error;
+use crate::format::{e820, fv, hob, metadata};
+use crate::layout::{self, FOUR_GIB, PAGE_SIZE};
+use crate::mem::{
+    self,
+    map::{Kind, MemoryMap, Region, Usage},
+};
+use crate::platform::{fw_cfg::FwCfg, legacy, Platform, PlatformKind};
+use alloc::vec::Vec;
+use log::{debug, info, warn};
+
+/// Largest fw_cfg `etc/e820` we read (QEMU sends a handful of entries).
+const MAX_E820_BYTES: u32 = 128 * e820::ENTRY_SIZE as u32;
+
+/// The payload found in the image.
+#[derive(Clone, Copy, Debug)]
+pub struct Payload {
+    /// The payload file's bytes (the PE32 section body, zero padding included).
+    pub bytes: &'static [u8],
+}
+
+/// What the image says about itself.
+#[derive(Clone, Debug)]
+pub struct Image {
+    pub size: u64,
+    pub base: u64,
+    pub metadata: metadata::Metadata,
+    /// `(gpa, length)` of the payload FV, if the image has one.
+    pub payload_fv: Option<(u64, u64)>,
+    pub payload: Option<Payload>,
+}
+
+/// Reads and validates the image's metadata and finds the built-in payload.
+pub fn image() -> Result<Image, Error> {
+    // SAFETY: the last page below 4 GiB is the image's reset-vector page: mapped (ROM in a
+    // legacy VM, private memory in a TD) and never written.
+    let tail = unsafe { mem::phys_slice(FOUR_GIB - PAGE_SIZE, PAGE_SIZE) };
+    let back = u64::from(metadata::ovmf_back_offset(tail)?);
+    if back < 16 || back > layout::MAX_IMAGE_SIZE {
+        return Err(Error::Image("metadata back-offset outside the image window"));
+    }
+    let desc_gpa = FOUR_GIB - back;
+    // SAFETY: [desc_gpa, 4 GiB) lies inside the image window (back ≤ MAX_IMAGE_SIZE), which
+    // is mapped and read-only for us.
+    let desc = unsafe { mem::phys_slice(desc_gpa, back) };
+    // SAFETY: as above; the 16 bytes before the descriptor are in the image window too
+    // unless the descriptor sits at the very start, which `validate` refuses anyway.
+    let guid = unsafe { mem::phys_slice(desc_gpa - 16, 16) };
+    let guid_before = guid == metadata::METADATA_GUID.to_bytes().as_slice();
+    let mut md = metadata::parse_descriptor(desc, 0, guid_before)?;
+
+    // The BFV holding the reset vector ends at 4 GiB; it fixes the image size.
+    let bfv = md
+        .sections
+        .iter()
+        .find(|s| {
+            s.section_type == metadata::SectionType::Bfv as u32
+                && s.memory_address.checked_add(s.memory_data_size) == Some(FOUR_GIB)
+        })
+        .ok_or(Error::Image("no bfv section ends at 4 GiB"))?;
+    let size = (FOUR_GIB - bfv.memory_address)
+        .checked_add(u64::from(bfv.data_offset))
+        .filter(|s| *s <= layout::MAX_IMAGE_SIZE && *s >= back)
+        .ok_or(Error::Image("bfv section does not fit the image window"))?;
+    let base = FOUR_GIB - size;
+    md.descriptor_offset = (size - back) as usize;
+    metadata::validate(&md, size)?;
+    // Sections with bytes must sit where the image maps them (they are read in place).
+    for s in md.sections.iter().filter(|s| s.raw_data_size != 0) {
+        if s.memory_address != base + u64::from(s.data_offset) {
+            return Err(Error::Image("a section with raw data is not mapped in place"));
+        }
+    }
+
+    let mut payload_fv = None;
+    let mut payload = None;
+    for s in md.sections.iter().filter(|s| s.section_type == metadata::SectionType::Bfv as u32) {
+        // SAFETY: validated above: inside the image window, mapped in place.
+        let bytes = unsafe { mem::phys_slice(s.memory_address, u64::from(s.raw_data_size)) };
+        let Ok(vol) = fv::parse(bytes) else { continue };
+        if vol.name != Some(fv::PAYLOAD_FV_NAME) {
+            continue;
+        }
+        let body = fv::find_section(vol.bytes, fv::FILE_TYPE_DXE_CORE, fv::SECTION_PE32)?;
+        payload_fv = Some((s.memory_address, vol.bytes.len() as u64));
+        payload = Some(Payload { bytes: body });
+        debug!("payload fv at {:#x}, {} bytes", s.memory_address, vol.bytes.len());
+        break;
+    }
+    Ok(Image { size, base, metadata: md, payload_fv, payload })
+}
+
+/// The memory map from whatever the platform offers.
+pub fn memory_map(p: &dyn Platform, image: &Image, entry: &EntryArgs) -> Result<MemoryMap, Error> {
+    match p.kind() {
+        PlatformKind::LegacyVm => legacy_map(p),
+        PlatformKind::Tdx => td_map(p, image, entry),
+    }
+}
+
+fn legacy_map(p: &dyn Platform) -> Result<MemoryMap, Error> {
+    let fw = FwCfg::probe(p)?.ok_or(Error::NoMemoryMap)?;
+    let mut cpus = [0u8; 2];
+    fw.read_small(crate::platform::fw_cfg::KEY_NB_CPUS, &mut cpus);
+    legacy::get().set_vcpu_count(u32::from(u16::from_le_bytes(cpus)));
+    let file = fw.find("etc/e820").ok_or(Error::NoMemoryMap)?;
+    if file.size > MAX_E820_BYTES {
+        return Err(Error::Image("fw_cfg etc/e820 is larger than 128 entries"));
+    }
+    let mut raw = alloc::vec![0u8; file.size as usize];
+    fw.read_file(file, &mut raw)?;
+    let entries = e820::parse(&raw)?;
+    for e in &entries {
+        debug!("fw_cfg e820: [{:#x}, {:#x}) type {}", e.addr, e.addr.wrapping_add(e.size), e.kind);
+    }
+    Ok(MemoryMap::from_e820(&entries)?)
+}
+
+fn td_map(p: &dyn Platform, image: &Image, entry: &EntryArgs) -> Result<MemoryMap, Error> {
+    let section = image
+        .metadata
+        .sections
+        .iter()
+        .find(|s| s.section_type == metadata::SectionType::TdHob as u32)
+        .ok_or(Error::NoMemoryMap)?;
+    if entry.vmm_param != section.memory_address {
+        warn!(
+            "vmm passed hob address {:#x}, metadata says {:#x}: using the metadata",
+            entry.vmm_param, section.memory_address
+        );
+    }
+    // SAFETY: the TD_HOB section was added (accepted) by the VMM at this GPA, inside early
+    // low RAM that nothing else uses; the size comes from our own validated metadata.
+    let bytes = unsafe { mem::phys_slice(section.memory_address, section.memory_data_size) };
+    let list = hob::parse(bytes, section.memory_address)?;
+    let resources: Vec<hob::Resource> = list.resources().collect();
+    let modern = resources.iter().any(|r| r.resource_type == hob::RESOURCE_MEMORY_UNACCEPTED);
+    let mut regions = Vec::new();
+    for r in &resources {
+        let end = r.start.checked_add(r.length).ok_or(Error::Image("td hob resource wraps"))?;
+        let kind = match (r.resource_type, modern) {
+            (hob::RESOURCE_MEMORY_UNACCEPTED, true) | (hob::RESOURCE_SYSTEM_MEMORY, false) => Kind::Unaccepted,
+            (hob::RESOURCE_SYSTEM_MEMORY, true) | (hob::RESOURCE_MEMORY_RESERVED, false) => Kind::Ram,
+            _ => continue,
+        };
+        // Nothing inside the firmware window below 4 GiB.
+        let end = if r.start < FOUR_GIB { end.min(FOUR_GIB - layout::MAX_IMAGE_SIZE) } else { end };
+        if end > r.start {
+            regions.push(Region { start: r.start, end, kind });
+        }
+    }
+    let mut map = MemoryMap::from_regions(regions)?;
+    // Accept everything up front (issue #4 brings parallel and lazy accept).
+    for r in map.regions().iter().filter(|r| r.kind == Kind::Unaccepted) {
+        info!("accepting [{:#x}, {:#x})", r.start, r.end);
+        // SAFETY: the range is unaccepted RAM from the TD HOB: nothing can be in it yet.
+        unsafe { p.accept(r.start, r.end) }?;
+    }
+    map.retype(Kind::Unaccepted, Kind::Ram);
+    Ok(map)
+}
+
+/// Keeps fixed ranges out of every allocation: page 0 (RAM, but never handed out), the legacy VGA/BIOS window
+/// [0xA0000, 1 MiB), and the firmware's early regions (which must be RAM).
+pub fn reserve_fixed(map: &mut MemoryMap) -> Result<(), Error> {
+    map.reserve(0, PAGE_SIZE, Kind::Used(Usage::Firmware))?;
+    map.reserve(0xA_0000, 0x10_0000, Kind::Reserved)?;
+    for (name, base, size) in layout::EARLY_REGIONS {
+        map.reserve(base, base + size, Kind::Used(Usage::Firmware))
+            .map_err(|_| Error::EarlyRegionNotRam { name, base })?;
+    }
+    Ok(())
+}

@@ -1,0 +1,192 @@
+// SPDX-License-Identifier: BSD-2-Clause-Patent
+//! The boot sequence, top to bottom: decide the platform, collect and validate the inputs
+//! (image metadata, memory map, payload), place the runtime regions, load the payload,
+//! build its page tables and HOB, and jump. Any error is logged once and stops the machine.
+
+pub mod handoff;
+pub mod inputs;
+pub mod tables;
+
+use crate::arch::idt::{self, ExceptionFrame};
+use crate::arch::cpu;
+use crate::error::Error;
+use crate::layout::{self, FOUR_GIB, PAGE_SIZE};
+use crate::loader::elf;
+use crate::logger::{self, Console};
+use crate::mem::{self, map::Usage, paging};
+use crate::platform::{self, Platform};
+use core::fmt::Write;
+use handoff::Handoff;
+use log::{debug, error, info};
+
+/// What the reset vector passed (see `reset-vector/main.asm` and `src/main.rs`).
+#[derive(Clone, Copy, Debug)]
+pub struct EntryArgs {
+    /// `layout::ENTRY_MODE_*`.
+    pub mode: u64,
+    /// Built-in self-test result (legacy entry only).
+    pub bist: u64,
+    /// vCPU index (TD entry only).
+    pub vcpu_index: u64,
+    /// VMM parameter from TDH.VP.INIT (untrusted; TD entry only).
+    pub vmm_param: u64,
+    /// EBX at reset in a TD (GPAW in bits 5:0).
+    pub gpaw_word: u64,
+}
+
+/// Size of the payload stack (its guard page comes on top of this).
+pub const PAYLOAD_STACK_SIZE: u64 = 0x10_0000;
+/// Size of the region holding the payload HOB (and later the ACPI tables).
+pub const TABLES_SIZE: u64 = 0x1_0000;
+
+static PLATFORM: spin::Once<&'static dyn Platform> = spin::Once::new();
+
+/// Boots. Never returns: either jumps to the payload or stops the machine.
+pub fn run(entry: EntryArgs) -> ! {
+    let platform = match platform::detect(entry.mode) {
+        Ok(p) => p,
+        Err(e) => {
+            // No trusted console yet: if this is not a TD, port I/O works; say it and stop.
+            if !platform::cpuid_says_tdx() {
+                logger::init(platform::legacy::get());
+                let _ = writeln!(Console, "td-shim: ERROR cannot decide the platform: {e}");
+            }
+            loop {
+                cpu::disable_interrupts();
+                cpu::hlt();
+            }
+        }
+    };
+    PLATFORM.call_once(|| platform);
+    logger::init(platform);
+    idt::install(layout::SEL_CODE64, on_exception);
+    info!("td-shim {} starting on {}", env!("CARGO_PKG_VERSION"), platform.kind());
+    if entry.bist != 0 {
+        log::warn!("built-in self-test reported {:#x}", entry.bist);
+    }
+    match try_boot(&entry, platform) {
+        Ok(h) => {
+            info!("handing off to the payload at {:#x}", h.entry);
+            // SAFETY: `try_boot` built the hand-off from a loaded payload, its own stack and
+            // HOB, and the page tables now in CR3 map all of them.
+            unsafe { handoff::jump(h) }
+        }
+        Err(e) => fatal(platform, e),
+    }
+}
+
+fn fatal(platform: &dyn Platform, e: Error) -> ! {
+    error!("boot failed: {e}");
+    platform.fatal(e.code())
+}
+
+fn try_boot(entry: &EntryArgs, p: &dyn Platform) -> Result<Handoff, Error> {
+    let image = inputs::image()?;
+    info!(
+        "image: {:#x} bytes at {:#x}, {} metadata sections",
+        image.size,
+        image.base,
+        image.metadata.sections.len()
+    );
+    let mut map = inputs::memory_map(p, &image, entry)?;
+    inputs::reserve_fixed(&mut map)?;
+    info!("memory: {} MiB of ram, highest end {:#x}, {} vcpus", ram_mib(&map), map.ram_end(), p.vcpu_count());
+
+    // Payload: parse, place, load.
+    let payload = image.payload.ok_or(Error::NoPayload)?;
+    let info = elf::parse(payload.bytes)?;
+    let span = info.mem_end - info.mem_start;
+    let (load_base, dest_start) = match info.kind {
+        elf::Kind::Pie => {
+            let at = map.allocate(span, info.align, FOUR_GIB, Usage::Payload)?;
+            (at - info.mem_start, at)
+        }
+        elf::Kind::Exec => {
+            let (start, end) = (info.mem_start, info.mem_end);
+            map.reserve(start, end, mem::map::Kind::Used(Usage::Payload))
+                .map_err(|_| Error::PayloadNotInFreeRam { start, end })?;
+            (0, start)
+        }
+    };
+    // SAFETY: [dest_start, +span) was just taken from free RAM in the map (accepted, identity
+    // mapped by the reset vector's tables, used by nothing else).
+    let dest = unsafe { mem::phys_slice_mut(dest_start, span) };
+    let entry_addr = elf::load(payload.bytes, &info, load_base, dest)?;
+    info!("payload: {:?} elf, {:#x} bytes at {:#x}, entry {:#x}", info.kind, span, dest_start, entry_addr);
+
+    // Payload stack with a guard page below it.
+    let stack_base = map.allocate(PAYLOAD_STACK_SIZE + PAGE_SIZE, PAGE_SIZE, FOUR_GIB, Usage::PayloadStack)?;
+    let stack_top = stack_base + PAGE_SIZE + PAYLOAD_STACK_SIZE;
+
+    // Region for the payload HOB.
+    let tables_base = map.allocate(TABLES_SIZE, PAGE_SIZE, FOUR_GIB, Usage::Tables)?;
+
+    // Page tables: identity map of [0, max(4 GiB, end of RAM)), guard pages left out.
+    let map_end = map.ram_end().max(FOUR_GIB);
+    let pt_pages = paging::pages_needed(map_end, 2);
+    let pt_base = map.allocate(pt_pages * PAGE_SIZE, PAGE_SIZE, FOUR_GIB, Usage::PageTables)?;
+    // SAFETY: just allocated from free RAM; identity mapped by the current tables.
+    let pt_mem = unsafe { mem::phys_slice_mut(pt_base, pt_pages * PAGE_SIZE) };
+    let mut tables = paging::Tables::new(pt_mem, pt_base)?;
+    tables.map_identity(map_end)?;
+    tables.unmap_page(layout::TEMP_STACK_BASE)?;
+    tables.unmap_page(stack_base)?;
+    let root = tables.root();
+    debug!("page tables: {} pages at {:#x}, mapping [0, {:#x})", tables.used_pages(), pt_base, map_end);
+    // SAFETY: the new tables identity-map [0, map_end) which holds all RAM and the image,
+    // i.e. this code, the stack (minus its guard page), the heap, the IDT and the payload.
+    unsafe { cpu::write_cr3(root) };
+
+    // The payload HOB, built last so that its E820 view shows every region above.
+    let hob = tables::payload_hob(&map, image.payload_fv, tables_base);
+    if hob.len() as u64 > TABLES_SIZE {
+        return Err(Error::Image("payload hob larger than its region"));
+    }
+    // SAFETY: [tables_base, +TABLES_SIZE) was allocated above for exactly this.
+    let out = unsafe { mem::phys_slice_mut(tables_base, TABLES_SIZE) };
+    out.fill(0);
+    out[..hob.len()].copy_from_slice(&hob);
+    debug!("payload hob: {} bytes at {:#x}", hob.len(), tables_base);
+
+    Ok(Handoff { entry: entry_addr, hob: tables_base, load_base, stack_top })
+}
+
+fn ram_mib(map: &mem::map::MemoryMap) -> u64 {
+    map.ram_ranges().iter().map(|(s, e)| e - s).sum::<u64>() >> 20
+}
+
+fn on_exception(frame: &ExceptionFrame) -> ! {
+    let _ = writeln!(
+        Console,
+        "td-shim: ERROR exception {} ({}), error code {:#x}, rip {:#x}, cs {:#x}, rflags {:#x}, rsp {:#x}",
+        frame.vector,
+        idt::vector_name(frame.vector),
+        frame.error_code,
+        frame.rip,
+        frame.cs,
+        frame.rflags,
+        frame.rsp
+    );
+    if frame.vector == 14 {
+        let cr2 = cpu::cr2();
+        let _ = writeln!(Console, "td-shim: ERROR page fault address {cr2:#x}");
+    }
+    match PLATFORM.get() {
+        Some(p) => p.fatal(0x100 + frame.vector as u32),
+        None => loop {
+            cpu::disable_interrupts();
+            cpu::hlt();
+        },
+    }
+}
+
+/// Stops after a panic (called by the binary's panic handler).
+pub fn halt_after_panic() -> ! {
+    match PLATFORM.get() {
+        Some(p) => p.fatal(0xFFFF),
+        None => loop {
+            cpu::disable_interrupts();
+            cpu::hlt();
+        },
+    }
+}

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-2-Clause-Patent
+#
+# Builds the NASM test payload (asm-payload.asm) twice, into the directory given as $1
+# (default: target/payloads, relative to the current directory):
+#   asm-payload-pie   static PIE linked at 0 (ET_DYN, >= 1 R_X86_64_RELATIVE relocation)
+#   asm-payload-exec  ET_EXEC linked at 0x4000000 (64 MiB)
+# and checks both with readelf. Needs nasm, GNU ld and readelf (binutils).
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+out="${1:-target/payloads}"
+mkdir -p "$out"
+out="$(cd "$out" && pwd)"
+
+EXEC_BASE=0x4000000
+
+for tool in nasm ld readelf; do
+    command -v "$tool" >/dev/null || { echo "build.sh: $tool not found (run sh_script/preparation.sh)" >&2; exit 1; }
+done
+
+obj="$out/asm-payload.o"
+nasm -f elf64 -Werror -o "$obj" "$here/asm-payload.asm"
+
+# Common: no libc, no build-id note, 4 KiB segment alignment (keeps the files small),
+# no executable stack.
+common=(-nostdlib -e _start --build-id=none -z max-page-size=0x1000 -z noexecstack)
+
+# Static PIE: no interpreter; no RELRO so .data stays a plain RW segment.
+ld "${common[@]}" -pie --no-dynamic-linker -z norelro --hash-style=gnu \
+    -o "$out/asm-payload-pie" "$obj"
+# ET_EXEC at a fixed address in free RAM.
+ld "${common[@]}" -static -Ttext-segment="$EXEC_BASE" -o "$out/asm-payload-exec" "$obj"
+
+fail() { echo "build.sh: $*" >&2; exit 1; }
+
+pie="$out/asm-payload-pie"
+readelf -h "$pie" | grep -q 'Type:[[:space:]]*DYN' || fail "$pie is not ET_DYN"
+readelf -l "$pie" | grep -q INTERP && fail "$pie has a PT_INTERP"
+relocs="$(readelf -rW "$pie" | awk '/^[0-9a-f]+ /{print $3}')"
+[ -n "$relocs" ] || fail "$pie has no dynamic relocations (the test needs RELATIVE ones)"
+others="$(grep -v '^R_X86_64_RELATIVE$' <<<"$relocs" || true)"
+[ -z "$others" ] || fail "$pie has relocations other than R_X86_64_RELATIVE: $others"
+echo "$pie: ET_DYN, $(wc -l <<<"$relocs") R_X86_64_RELATIVE relocations"
+
+exe="$out/asm-payload-exec"
+readelf -h "$exe" | grep -q 'Type:[[:space:]]*EXEC' || fail "$exe is not ET_EXEC"
+first_vaddr="$(readelf -lW "$exe" | awk '$1=="LOAD"{print $3; exit}')"
+[ $((first_vaddr)) -eq $((EXEC_BASE)) ] || fail "$exe: first PT_LOAD at $first_vaddr, want $EXEC_BASE"
+echo "$exe: ET_EXEC, first PT_LOAD at $first_vaddr"
+rm -f "$obj"

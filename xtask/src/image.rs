@@ -1,0 +1,222 @@
+// SPDX-License-Identifier: BSD-2-Clause-Patent
+//! `cargo image`: reset vector (nasm) + firmware ELF + optional payload → final.bin.
+
+use clap::{Args, ValueEnum};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Which kind of payload the image boots.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PayloadType {
+    /// A Linux kernel (from the VMM, or embedded with -p).
+    Linux,
+    /// An executable ELF payload embedded in the image.
+    Executable,
+}
+
+/// Log ceiling compiled into the firmware.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogLevel {
+    Off,
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+#[derive(Args, Debug)]
+pub struct ImageArgs {
+    /// Build the firmware and payload in release mode (size-optimised, LTO).
+    #[arg(long)]
+    pub release: bool,
+    /// Payload type: `linux` (default; kernel from the VMM or embedded with -p) or
+    /// `executable` (an ELF payload embedded in the image).
+    #[arg(short = 't', long = "payload-type", value_enum)]
+    pub payload_type: Option<PayloadType>,
+    /// Payload file to embed (an ELF for `executable`, a kernel for `linux`).
+    #[arg(short = 'p', long = "payload", value_name = "FILE", conflicts_with = "example_payload")]
+    pub payload: Option<PathBuf>,
+    /// Build and embed the example payload from td-payload (implies `-t executable`).
+    #[arg(long)]
+    pub example_payload: bool,
+    /// Output file [default: target/<debug|release>/final.bin].
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Log level compiled into the firmware.
+    #[arg(long, value_enum, default_value = "info")]
+    pub log_level: LogLevel,
+    /// Extra cargo features for the td-shim firmware (comma separated).
+    #[arg(long, value_name = "FEATURES")]
+    pub features: Option<String>,
+    /// Image size in bytes (decimal or 0x hex; a multiple of 64 KiB).
+    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    pub image_size: Option<u64>,
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    let r = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(h) => u64::from_str_radix(h, 16),
+        None => s.parse(),
+    };
+    r.map_err(|e| format!("invalid size {s:?}: {e}"))
+}
+
+/// The workspace root (xtask lives one level below it).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask sits inside the workspace").to_path_buf()
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("target"))
+}
+
+fn profile_dir(release: bool) -> &'static str {
+    if release {
+        "release"
+    } else {
+        "debug"
+    }
+}
+
+/// Builds the image and returns its path.
+pub fn image(args: &ImageArgs) -> Result<PathBuf, String> {
+    let payload_type = match (args.payload_type, args.example_payload) {
+        (Some(PayloadType::Linux), true) => {
+            return Err("--example-payload is an executable payload; it cannot go with -t linux".into())
+        }
+        (Some(t), _) => t,
+        (None, true) => PayloadType::Executable,
+        (None, false) => PayloadType::Linux,
+    };
+    if payload_type == PayloadType::Executable && args.payload.is_none() && !args.example_payload {
+        return Err("-t executable needs a payload: -p FILE or --example-payload".into());
+    }
+    let profile = profile_dir(args.release);
+    let out = args.output.clone().unwrap_or_else(|| target_dir().join(profile).join("final.bin"));
+
+    // Read the payload first: a missing file should fail before minutes of building.
+    let mut payload = match &args.payload {
+        Some(p) => Some(std::fs::read(p).map_err(|e| format!("cannot read payload {}: {e}", p.display()))?),
+        None => None,
+    };
+    if payload_type == PayloadType::Linux && payload.is_some() {
+        return Err("embedding a Linux kernel (-t linux -p FILE) arrives with issue #3; use -t executable for ELF payloads".into());
+    }
+
+    let rv = build_reset_vector(profile)?;
+    let shim = build_firmware(args)?;
+    if args.example_payload {
+        let elf = build_example_payload(args.release)?;
+        payload = Some(std::fs::read(&elf).map_err(|e| format!("cannot read {}: {e}", elf.display()))?);
+    }
+    let input = td_shim_tools::link::LinkInput {
+        reset_vector: std::fs::read(&rv).map_err(|e| format!("cannot read {}: {e}", rv.display()))?,
+        shim_elf: std::fs::read(&shim).map_err(|e| format!("cannot read {}: {e}", shim.display()))?,
+        payload,
+        image_size: args.image_size.unwrap_or(td_shim::layout::DEFAULT_IMAGE_SIZE),
+    };
+    let linked = td_shim_tools::link::link(&input).map_err(|e| e.to_string())?;
+    write_atomically(&out, &linked.image)?;
+    eprintln!("{}", linked.summary);
+    Ok(out)
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory, so that a failed
+/// build never leaves a partial image behind.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp{}",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("image"),
+        std::process::id()
+    ));
+    std::fs::write(&tmp, bytes).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        format!("cannot rename {} to {}: {e}", tmp.display(), path.display())
+    })
+}
+
+fn run(cmd: &mut Command, what: &str) -> Result<(), String> {
+    let status = cmd.status().map_err(|e| format!("cannot run {what}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{what} failed ({status})"))
+    }
+}
+
+fn build_reset_vector(profile: &str) -> Result<PathBuf, String> {
+    let nasm = which("nasm").ok_or("nasm not found: install it (sh_script/preparation.sh does)")?;
+    let dir = target_dir().join(profile).join("reset-vector");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    std::fs::write(dir.join("layout.inc"), td_shim::layout::render_nasm_include())
+        .map_err(|e| format!("cannot write layout.inc: {e}"))?;
+    let out = dir.join("reset_vector.bin");
+    let src = workspace_root().join("reset-vector").join("main.asm");
+    let mut include = dir.clone().into_os_string();
+    include.push("/");
+    run(
+        Command::new(nasm).arg("-f").arg("bin").arg("-I").arg(include).arg("-o").arg(&out).arg(&src),
+        "nasm (reset vector)",
+    )?;
+    Ok(out)
+}
+
+/// RUSTFLAGS for code that ends up in the image: no build-machine paths.
+fn reproducible_rustflags() -> String {
+    let root = workspace_root();
+    let mut flags = format!("--remap-path-prefix={}=/td-shim", root.display());
+    if let Some(home) = std::env::var_os("CARGO_HOME").map(PathBuf::from).or_else(|| home_dir().map(|h| h.join(".cargo"))) {
+        flags.push_str(&format!(" --remap-path-prefix={}=/cargo", home.display()));
+    }
+    if let Some(home) = std::env::var_os("RUSTUP_HOME").map(PathBuf::from).or_else(|| home_dir().map(|h| h.join(".rustup"))) {
+        flags.push_str(&format!(" --remap-path-prefix={}=/rustup", home.display()));
+    }
+    flags
+}
+
+fn home_dir() -> Option<PathBuf> {
+    std::env::var_os("HOME").map(PathBuf::from)
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    c.current_dir(workspace_root());
+    c.env("RUSTFLAGS", reproducible_rustflags());
+    c.env_remove("CARGO_ENCODED_RUSTFLAGS");
+    c
+}
+
+fn build_firmware(args: &ImageArgs) -> Result<PathBuf, String> {
+    let mut features: Vec<String> = vec![format!("log-level-{}", format!("{:?}", args.log_level).to_lowercase())];
+    if let Some(f) = &args.features {
+        features.extend(f.split(',').filter(|s| !s.is_empty()).map(str::to_string));
+    }
+    let mut c = cargo();
+    c.args(["build", "--locked", "-p", "td-shim", "--bin", "td-shim", "--target", "x86_64-unknown-none"]);
+    c.arg("--features").arg(features.join(","));
+    if args.release {
+        c.arg("--release");
+    }
+    run(&mut c, "cargo build (td-shim firmware)")?;
+    Ok(target_dir().join("x86_64-unknown-none").join(profile_dir(args.release)).join("td-shim"))
+}
+
+fn build_example_payload(release: bool) -> Result<PathBuf, String> {
+    let mut c = cargo();
+    c.args(["build", "--locked", "-p", "td-payload", "--bin", "example-payload", "--target", "x86_64-unknown-none"]);
+    if release {
+        c.arg("--release");
+    }
+    run(&mut c, "cargo build (example payload)")?;
+    Ok(target_dir().join("x86_64-unknown-none").join(profile_dir(release)).join("example-payload"))
+}
+
+/// Finds a program on PATH.
+pub fn which(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file())
+}

@@ -1,0 +1,116 @@
+// SPDX-License-Identifier: BSD-2-Clause-Patent
+//! `cargo xtask qemu` (run one image) and `cargo xtask boot-test` (build the test images,
+//! then run the QEMU boot tests in `tests/`).
+
+use crate::image::{self, workspace_root, ImageArgs, LogLevel, PayloadType};
+use clap::Args;
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
+use std::time::Duration;
+use td_shim_boot_tests::Run;
+
+#[derive(Args, Debug)]
+pub struct QemuArgs {
+    /// Image to boot with -bios.
+    #[arg(long, value_name = "FILE")]
+    pub image: PathBuf,
+    /// Guest memory (QEMU -m syntax).
+    #[arg(short = 'm', long, default_value = "512M")]
+    pub memory: String,
+    /// Number of vCPUs.
+    #[arg(long, default_value_t = 1)]
+    pub smp: u32,
+    /// Seconds before QEMU is killed.
+    #[arg(long, default_value_t = 60)]
+    pub timeout: u64,
+    /// Extra arguments passed to QEMU as they are (after `--`).
+    #[arg(last = true)]
+    pub qemu_args: Vec<String>,
+}
+
+/// Boots one image; exits with QEMU's status (124 on timeout).
+pub fn run(args: &QemuArgs) -> ExitCode {
+    let mut r = Run::new(&args.image).memory(&args.memory).smp(args.smp).timeout(Duration::from_secs(args.timeout)).echo(true);
+    for a in &args.qemu_args {
+        r = r.arg(a);
+    }
+    match r.run() {
+        Ok(o) => {
+            if !o.stderr.is_empty() {
+                eprint!("{}", o.stderr);
+            }
+            if o.timed_out {
+                eprintln!("error: qemu killed after {} s", args.timeout);
+                return ExitCode::from(124);
+            }
+            ExitCode::from(o.code().unwrap_or(1).clamp(0, 255) as u8)
+        }
+        Err(e) => {
+            eprintln!("error: cannot start qemu: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct BootTestArgs {
+    /// Where the test images go.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Extra arguments for `cargo test` (after `--`).
+    #[arg(last = true)]
+    pub test_args: Vec<String>,
+}
+
+fn base_args(output: PathBuf) -> ImageArgs {
+    ImageArgs {
+        release: true,
+        payload_type: None,
+        payload: None,
+        example_payload: false,
+        output: Some(output),
+        log_level: LogLevel::Info,
+        features: None,
+        image_size: None,
+    }
+}
+
+/// Builds every image the boot tests use, then runs them.
+pub fn boot_test(args: &BootTestArgs) -> Result<(), String> {
+    let root = workspace_root();
+    let out = args.out.clone().unwrap_or_else(|| root.join("target").join("test-images"));
+    std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+
+    let mut a = base_args(out.join("example.bin"));
+    a.example_payload = true;
+    image::image(&a)?;
+
+    let payloads = out.join("payloads");
+    let status = Command::new("bash")
+        .arg(root.join("tests/payloads/build.sh"))
+        .arg(&payloads)
+        .status()
+        .map_err(|e| format!("cannot run tests/payloads/build.sh: {e}"))?;
+    if !status.success() {
+        return Err(format!("tests/payloads/build.sh failed ({status})"));
+    }
+    for (name, file) in [("asm-pie.bin", "asm-payload-pie"), ("asm-exec.bin", "asm-payload-exec")] {
+        let mut a = base_args(out.join(name));
+        a.payload_type = Some(PayloadType::Executable);
+        a.payload = Some(payloads.join(file));
+        image::image(&a)?;
+    }
+
+    let mut c = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    c.current_dir(&root).args(["test", "--locked", "-p", "td-shim-boot-tests"]);
+    c.env("TD_SHIM_TEST_IMAGES", &out);
+    if !args.test_args.is_empty() {
+        c.arg("--").args(&args.test_args);
+    }
+    let status = c.status().map_err(|e| format!("cannot run cargo test: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("boot tests failed ({status})"))
+    }
+}
