@@ -193,7 +193,8 @@ pub fn check_image_size(size: u64) -> Result<(), LinkError> {
 }
 
 /// The metadata sections for an image of `image_size` bytes (`payload`: whether a payload
-/// FV is embedded, which puts the payload region inside the BFV).
+/// FV is embedded, which puts the payload region inside the BFV). `image_size` must have
+/// passed [`check_image_size`].
 pub fn sections(image_size: u64, payload: bool) -> Vec<metadata::Section> {
     let base = image_base(image_size);
     let bfv_offset = if payload {
@@ -334,14 +335,10 @@ pub fn link(input: &LinkInput) -> Result<LinkOutput, LinkError> {
     let descriptor_offset = metadata_offset + 16;
     let sections = sections(size, input.payload.is_some());
     let md = metadata::build(&sections);
-    if md.len() as u64 > METADATA_SIZE {
-        return Err(LinkError::Fv {
-            region: "metadata",
-            size: md.len() as u64,
-            region_size: METADATA_SIZE,
-            error: fv::Error::Truncated { offset: 0 },
-        });
-    }
+    assert!(
+        md.len() as u64 <= METADATA_SIZE,
+        "seven sections always fit the metadata page"
+    );
 
     let mut image = vec![0u8; size as usize];
     let mut regions = vec![Region {
@@ -451,7 +448,8 @@ pub fn link(input: &LinkInput) -> Result<LinkOutput, LinkError> {
     Ok(LinkOutput { image, summary })
 }
 
-/// Places a builder's output, which must be exactly `region_size` bytes.
+/// Places a builder's output; the `fv` builders return exactly the region size they are
+/// asked for, so a mismatch is a bug in our own code.
 fn put_region(
     image: &mut [u8],
     offset: u64,
@@ -459,16 +457,11 @@ fn put_region(
     region: &'static str,
     region_size: u64,
 ) -> Result<(), LinkError> {
-    if bytes.len() as u64 != region_size {
-        return Err(LinkError::Fv {
-            region,
-            size: bytes.len() as u64,
-            region_size,
-            error: fv::Error::Truncated {
-                offset: bytes.len(),
-            },
-        });
-    }
+    assert_eq!(
+        bytes.len() as u64,
+        region_size,
+        "{region} builder returned the wrong size"
+    );
     put(image, offset, bytes);
     Ok(())
 }

@@ -221,7 +221,10 @@ fn link_with_elf_payload_and_bzimage() {
         (p.fv_offset, p.fv_length, p.kind),
         (0x4_0000, 0xB_7000, PayloadKind::ElfPie)
     );
-    assert_eq!(p.content_size, payload.iter().rposition(|&b| b != 0).unwrap() as u64 + 1);
+    assert_eq!(
+        p.content_size,
+        payload.iter().rposition(|&b| b != 0).unwrap() as u64 + 1
+    );
     let bfv = &r.metadata.unwrap().sections[0].section;
     assert_eq!(
         (bfv.data_offset, bfv.raw_data_size, bfv.memory_address),
@@ -373,6 +376,32 @@ fn corruption_is_reported() {
     let mut img = good.clone();
     img[size - 0x50..size - 0x4C].copy_from_slice(&0xFFEF_0000u32.to_le_bytes()); // ipl_base
     check("ipl_base", &img, "ipl pe32 section");
+
+    // Without the OVMF table the legacy pointer still finds the metadata (what older
+    // producers write): reported, and the rest of the report is filled in.
+    let mut img = good.clone();
+    img[size - 0x48..size - 0x20].fill(0);
+    let r = info::inspect(&img);
+    assert_eq!((r.locate.ovmf, r.locate.legacy), (None, Some(0xEF_7010)));
+    assert_eq!(r.metadata.as_ref().map(|m| m.sections.len()), Some(7));
+    assert!(
+        r.violations.iter().any(|v| v.contains("OVMF")),
+        "{:?}",
+        r.violations
+    );
+
+    // A TDVF image with no IPL FV (not one of ours): metadata and tail still reported.
+    let mut img = good.clone();
+    img[0xEF8000..0xEF9000].fill(0);
+    let r = info::inspect(&img);
+    assert!(r.ipl.is_none() && r.metadata.is_some() && r.tail.is_some());
+    assert!(
+        r.violations
+            .iter()
+            .any(|v| v.contains("no IPL firmware volume")),
+        "{:?}",
+        r.violations
+    );
 
     // Truncating the image from the front keeps the tail but breaks sizes and offsets.
     check("truncated", &good[0x1000..], "image size");

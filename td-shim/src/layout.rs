@@ -182,14 +182,14 @@ pub const ENTRY_MODE_REAL: u64 = 0;
 pub const ENTRY_MODE_PROTECTED: u64 = 1;
 
 const _: () = {
-    assert!(RESET_VECTOR_SIZE % PAGE_SIZE == 0);
-    assert!(IPL_SIZE % PAGE_SIZE == 0 && METADATA_SIZE % PAGE_SIZE == 0);
+    assert!(RESET_VECTOR_SIZE.is_multiple_of(PAGE_SIZE));
+    assert!(IPL_SIZE.is_multiple_of(PAGE_SIZE) && METADATA_SIZE.is_multiple_of(PAGE_SIZE));
     assert!((RESET_PAGE_TABLE_PAGES + 1) * PAGE_SIZE <= RESET_VECTOR_SIZE);
-    assert!(CFV_SIZE % PAGE_SIZE == 0);
-    assert!(DEFAULT_IMAGE_SIZE % IMAGE_SIZE_ALIGN == 0);
+    assert!(CFV_SIZE.is_multiple_of(PAGE_SIZE));
+    assert!(DEFAULT_IMAGE_SIZE.is_multiple_of(IMAGE_SIZE_ALIGN));
     assert!(DEFAULT_IMAGE_SIZE >= MIN_IMAGE_SIZE && DEFAULT_IMAGE_SIZE <= MAX_IMAGE_SIZE);
-    assert!(TEMP_STACK_BASE % PAGE_SIZE == 0 && TEMP_HEAP_BASE % PAGE_SIZE == 0);
-    assert!(MAILBOX_BASE % PAGE_SIZE == 0);
+    assert!(TEMP_STACK_BASE.is_multiple_of(PAGE_SIZE) && TEMP_HEAP_BASE.is_multiple_of(PAGE_SIZE));
+    assert!(MAILBOX_BASE.is_multiple_of(PAGE_SIZE));
     assert!(EARLY_RAM_END <= TD_HOB_BASE);
     // Everything early stays below 16 MiB, where Linux kernels like to be loaded, and above
     // the legacy 1 MiB area.

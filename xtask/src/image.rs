@@ -50,16 +50,8 @@ pub struct ImageArgs {
     #[arg(long, value_name = "FEATURES")]
     pub features: Option<String>,
     /// Image size in bytes (decimal or 0x hex; a multiple of 64 KiB).
-    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    #[arg(long, value_name = "BYTES", value_parser = td_shim_tools::parse_size)]
     pub image_size: Option<u64>,
-}
-
-fn parse_size(s: &str) -> Result<u64, String> {
-    let r = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        Some(h) => u64::from_str_radix(h, 16),
-        None => s.parse(),
-    };
-    r.map_err(|e| format!("invalid size {s:?}: {e}"))
 }
 
 /// The workspace root (xtask lives one level below it).
@@ -117,26 +109,10 @@ pub fn image(args: &ImageArgs) -> Result<PathBuf, String> {
         image_size: args.image_size.unwrap_or(td_shim::layout::DEFAULT_IMAGE_SIZE),
     };
     let linked = td_shim_tools::link::link(&input).map_err(|e| e.to_string())?;
-    write_atomically(&out, &linked.image)?;
+    // Through a temporary file and a rename: a failed build leaves no partial image.
+    td_shim_tools::file::write_atomic(&out, &linked.image).map_err(|e| e.to_string())?;
     eprintln!("{}", linked.summary);
     Ok(out)
-}
-
-/// Writes `bytes` to `path` through a temporary file in the same directory, so that a failed
-/// build never leaves a partial image behind.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp{}",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("image"),
-        std::process::id()
-    ));
-    std::fs::write(&tmp, bytes).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        format!("cannot rename {} to {}: {e}", tmp.display(), path.display())
-    })
 }
 
 fn run(cmd: &mut Command, what: &str) -> Result<(), String> {

@@ -43,7 +43,7 @@ pub fn image() -> Result<Image, Error> {
     // legacy VM, private memory in a TD) and never written.
     let tail = unsafe { mem::phys_slice(FOUR_GIB - PAGE_SIZE, PAGE_SIZE) };
     let back = u64::from(metadata::ovmf_back_offset(tail)?);
-    if back < 16 || back > layout::MAX_IMAGE_SIZE {
+    if !(16..=layout::MAX_IMAGE_SIZE).contains(&back) {
         return Err(Error::Image("metadata back-offset outside the image window"));
     }
     let desc_gpa = FOUR_GIB - back;

@@ -68,7 +68,7 @@ pub struct Tables<'a> {
 impl<'a> Tables<'a> {
     /// Starts with an empty PML4 in the first page of `mem` (which is zeroed).
     pub fn new(mem: &'a mut [u8], base: u64) -> Result<Self, Error> {
-        if base % PAGE != 0 || mem.len() as u64 % PAGE != 0 || mem.is_empty() {
+        if !base.is_multiple_of(PAGE) || !(mem.len() as u64).is_multiple_of(PAGE) || mem.is_empty() {
             return Err(Error::BadBuffer);
         }
         mem.fill(0);

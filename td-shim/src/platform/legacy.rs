@@ -36,7 +36,7 @@ impl Platform for LegacyVm {
     }
 
     unsafe fn accept(&self, start: u64, end: u64) -> Result<(), Error> {
-        if start % 0x1000 != 0 || end % 0x1000 != 0 || end < start {
+        if !start.is_multiple_of(0x1000) || !end.is_multiple_of(0x1000) || end < start {
             return Err(Error::BadRange { start, end });
         }
         Ok(())

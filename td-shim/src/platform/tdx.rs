@@ -79,12 +79,12 @@ impl Platform for Tdx {
     }
 
     unsafe fn accept(&self, start: u64, end: u64) -> Result<(), Error> {
-        if start % SIZE_4K != 0 || end % SIZE_4K != 0 || end < start {
+        if !start.is_multiple_of(SIZE_4K) || !end.is_multiple_of(SIZE_4K) || end < start {
             return Err(Error::BadRange { start, end });
         }
         let mut gpa = start;
         while gpa < end {
-            if gpa % SIZE_2M == 0 && end - gpa >= SIZE_2M {
+            if gpa.is_multiple_of(SIZE_2M) && end - gpa >= SIZE_2M {
                 // SAFETY: forwarded to the caller.
                 let status = unsafe { Self::accept_one(gpa, true) };
                 if status == tdcall::TDX_PAGE_SIZE_MISMATCH {

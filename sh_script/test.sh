@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-2-Clause-Patent
+# Everything CI runs: install what is missing, format and lint checks (host and firmware
+# target), host unit tests, image builds and checks, bad-input checks of the build, and the
+# QEMU boot tests. Exits non-zero on the first failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+step() { printf '\n==== %s\n' "$*"; }
+
+step "preparation"
+bash sh_script/preparation.sh
+
+step "format"
+cargo fmt --all --check
+
+step "clippy (host)"
+cargo clippy --locked --workspace --all-targets -- -D warnings
+
+step "clippy (x86_64-unknown-none: firmware and payload)"
+cargo clippy --locked -p td-shim --bin td-shim --target x86_64-unknown-none -- -D warnings
+cargo clippy --locked -p td-payload --bins --lib --target x86_64-unknown-none -- -D warnings
+
+step "host unit and integration tests"
+cargo test --locked
+
+step "payloads against an independent stand-in firmware (good and hostile HOBs)"
+bash devtools/payload-smoke.sh target/payload-smoke
+
+step "independent TDVF checker self-test"
+python3 devtools/tdvf-check.py --self-test
+
+step "default image (cargo image --release) and its checks"
+default_image=$(cargo image --release)
+cargo run --quiet --locked -p td-shim-tools --bin td-shim-info -- "$default_image"
+python3 devtools/tdvf-check.py "$default_image"
+
+step "bad inputs to cargo image give one clear line and a non-zero exit"
+bad_out=$(mktemp -d)
+trap 'rm -rf "$bad_out"' EXIT
+expect_fail() { # pattern, command...
+    local pattern=$1; shift
+    local log="$bad_out/log"
+    if "$@" >"$log" 2>&1; then
+        echo "FAIL: '$*' succeeded"; cat "$log"; exit 1
+    fi
+    if ! grep -q -- "$pattern" "$log"; then
+        echo "FAIL: '$*' did not say '$pattern':"; cat "$log"; exit 1
+    fi
+    if ls "$bad_out"/*.bin >/dev/null 2>&1; then
+        echo "FAIL: '$*' left a partial image behind"; exit 1
+    fi
+    echo "ok: $* -> $(grep -m1 -- "$pattern" "$log")"
+}
+expect_fail "not an ELF" cargo image --release -t executable -p README.md -o "$bad_out/x.bin"
+head -c $((15 * 1024 * 1024)) /dev/zero > "$bad_out/big.payload"
+expect_fail "does not fit" cargo image --release -t executable -p "$bad_out/big.payload" -o "$bad_out/x.bin"
+rm -f "$bad_out/big.payload"
+# nasm missing: a PATH that has cargo but no nasm.
+nonasm=$bad_out/path; mkdir -p "$nonasm"
+ln -s "$(command -v cargo)" "$nonasm/cargo"
+ln -s "$(command -v rustc)" "$nonasm/rustc" 2>/dev/null || true
+expect_fail "nasm not found" env PATH="$nonasm" cargo image --release -o "$bad_out/x.bin"
+
+step "QEMU boot tests (TCG)"
+cargo xtask boot-test
+
+step "executable images pass the independent TDVF check"
+for img in target/test-images/*.bin; do
+    cargo run --quiet --locked -p td-shim-tools --bin td-shim-info -- "$img" >/dev/null
+    python3 devtools/tdvf-check.py "$img"
+done
+
+echo
+echo "all checks passed"
