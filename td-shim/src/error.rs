@@ -27,9 +27,15 @@ pub enum Error {
     /// The image carries no payload and the VMM supplied none.
     NoPayload,
     /// A fixed early region is not RAM in the memory map.
-    EarlyRegionNotRam { name: &'static str, base: u64 },
+    EarlyRegionNotRam {
+        name: &'static str,
+        base: u64,
+    },
     /// An ET_EXEC payload's addresses are not free RAM.
-    PayloadNotInFreeRam { start: u64, end: u64 },
+    PayloadNotInFreeRam {
+        start: u64,
+        end: u64,
+    },
 }
 
 impl Error {
@@ -67,13 +73,23 @@ impl fmt::Display for Error {
             Error::FwCfg(e) => write!(f, "{e}"),
             Error::Platform(e) => write!(f, "platform: {e}"),
             Error::Image(what) => write!(f, "image: {what}"),
-            Error::NoMemoryMap => f.write_str("no memory map: neither fw_cfg etc/e820 nor a td hob"),
-            Error::NoPayload => f.write_str("no payload: the image has no payload fv and the vmm gave none"),
+            Error::NoMemoryMap => {
+                f.write_str("no memory map: neither fw_cfg etc/e820 nor a td hob")
+            }
+            Error::NoPayload => {
+                f.write_str("no payload: the image has no payload fv and the vmm gave none")
+            }
             Error::EarlyRegionNotRam { name, base } => {
-                write!(f, "early region {name} at {base:#x} is not ram in the memory map")
+                write!(
+                    f,
+                    "early region {name} at {base:#x} is not ram in the memory map"
+                )
             }
             Error::PayloadNotInFreeRam { start, end } => {
-                write!(f, "payload needs [{start:#x}, {end:#x}) which is not free ram")
+                write!(
+                    f,
+                    "payload needs [{start:#x}, {end:#x}) which is not free ram"
+                )
             }
         }
     }

@@ -33,11 +33,27 @@ mod firmware {
 
     /// Called by the reset vector (see the module docs for the register contract).
     #[no_mangle]
-    pub extern "sysv64" fn _start(mode: u64, bist: u64, vcpu_index: u64, vmm_param: u64, gpaw_word: u64, _bsp: u64) -> ! {
+    pub extern "sysv64" fn _start(
+        mode: u64,
+        bist: u64,
+        vcpu_index: u64,
+        vmm_param: u64,
+        gpaw_word: u64,
+        _bsp: u64,
+    ) -> ! {
         // SAFETY: the temporary heap region is fixed early RAM (a TempMem section in a TD)
         // that nothing else uses, and this runs once, before any allocation.
-        unsafe { HEAP.lock().init(TEMP_HEAP_BASE as *mut u8, TEMP_HEAP_SIZE as usize) };
-        boot::run(EntryArgs { mode, bist, vcpu_index, vmm_param, gpaw_word })
+        unsafe {
+            HEAP.lock()
+                .init(TEMP_HEAP_BASE as *mut u8, TEMP_HEAP_SIZE as usize)
+        };
+        boot::run(EntryArgs {
+            mode,
+            bist,
+            vcpu_index,
+            vmm_param,
+            gpaw_word,
+        })
     }
 
     #[panic_handler]

@@ -49,3 +49,11 @@ first_vaddr="$(readelf -lW "$exe" | awk '$1=="LOAD"{print $3; exit}')"
 [ $((first_vaddr)) -eq $((EXEC_BASE)) ] || fail "$exe: first PT_LOAD at $first_vaddr, want $EXEC_BASE"
 echo "$exe: ET_EXEC, first PT_LOAD at $first_vaddr"
 rm -f "$obj"
+
+# A payload that executes UD2 at _start + 2 (exception-handler test).
+fobj="$out/fault-payload.o"
+nasm -f elf64 -Werror -o "$fobj" "$here/fault-payload.asm"
+ld "${common[@]}" -pie --no-dynamic-linker -z norelro --hash-style=gnu -o "$out/fault-payload-pie" "$fobj"
+readelf -h "$out/fault-payload-pie" | grep -q 'Type:[[:space:]]*DYN' || fail "fault-payload-pie is not ET_DYN"
+echo "$out/fault-payload-pie: ET_DYN"
+rm -f "$fobj"

@@ -35,7 +35,12 @@ pub struct ImageArgs {
     #[arg(short = 't', long = "payload-type", value_enum)]
     pub payload_type: Option<PayloadType>,
     /// Payload file to embed (an ELF for `executable`, a kernel for `linux`).
-    #[arg(short = 'p', long = "payload", value_name = "FILE", conflicts_with = "example_payload")]
+    #[arg(
+        short = 'p',
+        long = "payload",
+        value_name = "FILE",
+        conflicts_with = "example_payload"
+    )]
     pub payload: Option<PathBuf>,
     /// Build and embed the example payload from td-payload (implies `-t executable`).
     #[arg(long)]
@@ -56,11 +61,16 @@ pub struct ImageArgs {
 
 /// The workspace root (xtask lives one level below it).
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask sits inside the workspace").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask sits inside the workspace")
+        .to_path_buf()
 }
 
 fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("target"))
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
 }
 
 fn profile_dir(release: bool) -> &'static str {
@@ -75,7 +85,9 @@ fn profile_dir(release: bool) -> &'static str {
 pub fn image(args: &ImageArgs) -> Result<PathBuf, String> {
     let payload_type = match (args.payload_type, args.example_payload) {
         (Some(PayloadType::Linux), true) => {
-            return Err("--example-payload is an executable payload; it cannot go with -t linux".into())
+            return Err(
+                "--example-payload is an executable payload; it cannot go with -t linux".into(),
+            )
         }
         (Some(t), _) => t,
         (None, true) => PayloadType::Executable,
@@ -85,11 +97,16 @@ pub fn image(args: &ImageArgs) -> Result<PathBuf, String> {
         return Err("-t executable needs a payload: -p FILE or --example-payload".into());
     }
     let profile = profile_dir(args.release);
-    let out = args.output.clone().unwrap_or_else(|| target_dir().join(profile).join("final.bin"));
+    let out = args
+        .output
+        .clone()
+        .unwrap_or_else(|| target_dir().join(profile).join("final.bin"));
 
     // Read the payload first: a missing file should fail before minutes of building.
     let mut payload = match &args.payload {
-        Some(p) => Some(std::fs::read(p).map_err(|e| format!("cannot read payload {}: {e}", p.display()))?),
+        Some(p) => Some(
+            std::fs::read(p).map_err(|e| format!("cannot read payload {}: {e}", p.display()))?,
+        ),
         None => None,
     };
     if payload_type == PayloadType::Linux && payload.is_some() {
@@ -100,13 +117,18 @@ pub fn image(args: &ImageArgs) -> Result<PathBuf, String> {
     let shim = build_firmware(args)?;
     if args.example_payload {
         let elf = build_example_payload(args.release)?;
-        payload = Some(std::fs::read(&elf).map_err(|e| format!("cannot read {}: {e}", elf.display()))?);
+        payload =
+            Some(std::fs::read(&elf).map_err(|e| format!("cannot read {}: {e}", elf.display()))?);
     }
     let input = td_shim_tools::link::LinkInput {
-        reset_vector: std::fs::read(&rv).map_err(|e| format!("cannot read {}: {e}", rv.display()))?,
-        shim_elf: std::fs::read(&shim).map_err(|e| format!("cannot read {}: {e}", shim.display()))?,
+        reset_vector: std::fs::read(&rv)
+            .map_err(|e| format!("cannot read {}: {e}", rv.display()))?,
+        shim_elf: std::fs::read(&shim)
+            .map_err(|e| format!("cannot read {}: {e}", shim.display()))?,
         payload,
-        image_size: args.image_size.unwrap_or(td_shim::layout::DEFAULT_IMAGE_SIZE),
+        image_size: args
+            .image_size
+            .unwrap_or(td_shim::layout::DEFAULT_IMAGE_SIZE),
     };
     let linked = td_shim_tools::link::link(&input).map_err(|e| e.to_string())?;
     // Through a temporary file and a rename: a failed build leaves no partial image.
@@ -116,7 +138,9 @@ pub fn image(args: &ImageArgs) -> Result<PathBuf, String> {
 }
 
 fn run(cmd: &mut Command, what: &str) -> Result<(), String> {
-    let status = cmd.status().map_err(|e| format!("cannot run {what}: {e}"))?;
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot run {what}: {e}"))?;
     if status.success() {
         Ok(())
     } else {
@@ -128,14 +152,24 @@ fn build_reset_vector(profile: &str) -> Result<PathBuf, String> {
     let nasm = which("nasm").ok_or("nasm not found: install it (sh_script/preparation.sh does)")?;
     let dir = target_dir().join(profile).join("reset-vector");
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    std::fs::write(dir.join("layout.inc"), td_shim::layout::render_nasm_include())
-        .map_err(|e| format!("cannot write layout.inc: {e}"))?;
+    std::fs::write(
+        dir.join("layout.inc"),
+        td_shim::layout::render_nasm_include(),
+    )
+    .map_err(|e| format!("cannot write layout.inc: {e}"))?;
     let out = dir.join("reset_vector.bin");
     let src = workspace_root().join("reset-vector").join("main.asm");
     let mut include = dir.clone().into_os_string();
     include.push("/");
     run(
-        Command::new(nasm).arg("-f").arg("bin").arg("-I").arg(include).arg("-o").arg(&out).arg(&src),
+        Command::new(nasm)
+            .arg("-f")
+            .arg("bin")
+            .arg("-I")
+            .arg(include)
+            .arg("-o")
+            .arg(&out)
+            .arg(&src),
         "nasm (reset vector)",
     )?;
     Ok(out)
@@ -145,10 +179,16 @@ fn build_reset_vector(profile: &str) -> Result<PathBuf, String> {
 fn reproducible_rustflags() -> String {
     let root = workspace_root();
     let mut flags = format!("--remap-path-prefix={}=/td-shim", root.display());
-    if let Some(home) = std::env::var_os("CARGO_HOME").map(PathBuf::from).or_else(|| home_dir().map(|h| h.join(".cargo"))) {
+    if let Some(home) = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| home_dir().map(|h| h.join(".cargo")))
+    {
         flags.push_str(&format!(" --remap-path-prefix={}=/cargo", home.display()));
     }
-    if let Some(home) = std::env::var_os("RUSTUP_HOME").map(PathBuf::from).or_else(|| home_dir().map(|h| h.join(".rustup"))) {
+    if let Some(home) = std::env::var_os("RUSTUP_HOME")
+        .map(PathBuf::from)
+        .or_else(|| home_dir().map(|h| h.join(".rustup")))
+    {
         flags.push_str(&format!(" --remap-path-prefix={}=/rustup", home.display()));
     }
     flags
@@ -167,32 +207,61 @@ fn cargo() -> Command {
 }
 
 fn build_firmware(args: &ImageArgs) -> Result<PathBuf, String> {
-    let mut features: Vec<String> = vec![format!("log-level-{}", format!("{:?}", args.log_level).to_lowercase())];
+    let mut features: Vec<String> = vec![format!(
+        "log-level-{}",
+        format!("{:?}", args.log_level).to_lowercase()
+    )];
     if let Some(f) = &args.features {
         features.extend(f.split(',').filter(|s| !s.is_empty()).map(str::to_string));
     }
     let mut c = cargo();
-    c.args(["build", "--locked", "-p", "td-shim", "--bin", "td-shim", "--target", "x86_64-unknown-none"]);
+    c.args([
+        "build",
+        "--locked",
+        "-p",
+        "td-shim",
+        "--bin",
+        "td-shim",
+        "--target",
+        "x86_64-unknown-none",
+    ]);
     c.arg("--features").arg(features.join(","));
     if args.release {
         c.arg("--release");
     }
     run(&mut c, "cargo build (td-shim firmware)")?;
-    Ok(target_dir().join("x86_64-unknown-none").join(profile_dir(args.release)).join("td-shim"))
+    Ok(target_dir()
+        .join("x86_64-unknown-none")
+        .join(profile_dir(args.release))
+        .join("td-shim"))
 }
 
 fn build_example_payload(release: bool) -> Result<PathBuf, String> {
     let mut c = cargo();
-    c.args(["build", "--locked", "-p", "td-payload", "--bin", "example-payload", "--target", "x86_64-unknown-none"]);
+    c.args([
+        "build",
+        "--locked",
+        "-p",
+        "td-payload",
+        "--bin",
+        "example-payload",
+        "--target",
+        "x86_64-unknown-none",
+    ]);
     if release {
         c.arg("--release");
     }
     run(&mut c, "cargo build (example payload)")?;
-    Ok(target_dir().join("x86_64-unknown-none").join(profile_dir(release)).join("example-payload"))
+    Ok(target_dir()
+        .join("x86_64-unknown-none")
+        .join(profile_dir(release))
+        .join("example-payload"))
 }
 
 /// Finds a program on PATH.
 pub fn which(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file())
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
 }

@@ -30,7 +30,11 @@ pub struct QemuArgs {
 
 /// Boots one image; exits with QEMU's status (124 on timeout).
 pub fn run(args: &QemuArgs) -> ExitCode {
-    let mut r = Run::new(&args.image).memory(&args.memory).smp(args.smp).timeout(Duration::from_secs(args.timeout)).echo(true);
+    let mut r = Run::new(&args.image)
+        .memory(&args.memory)
+        .smp(args.smp)
+        .timeout(Duration::from_secs(args.timeout))
+        .echo(true);
     for a in &args.qemu_args {
         r = r.arg(a);
     }
@@ -78,7 +82,10 @@ fn base_args(output: PathBuf) -> ImageArgs {
 /// Builds every image the boot tests use, then runs them.
 pub fn boot_test(args: &BootTestArgs) -> Result<(), String> {
     let root = workspace_root();
-    let out = args.out.clone().unwrap_or_else(|| root.join("target").join("test-images"));
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| root.join("target").join("test-images"));
     std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
 
     let mut a = base_args(out.join("example.bin"));
@@ -94,7 +101,11 @@ pub fn boot_test(args: &BootTestArgs) -> Result<(), String> {
     if !status.success() {
         return Err(format!("tests/payloads/build.sh failed ({status})"));
     }
-    for (name, file) in [("asm-pie.bin", "asm-payload-pie"), ("asm-exec.bin", "asm-payload-exec")] {
+    for (name, file) in [
+        ("asm-pie.bin", "asm-payload-pie"),
+        ("asm-exec.bin", "asm-payload-exec"),
+        ("fault.bin", "fault-payload-pie"),
+    ] {
         let mut a = base_args(out.join(name));
         a.payload_type = Some(PayloadType::Executable);
         a.payload = Some(payloads.join(file));
@@ -102,12 +113,15 @@ pub fn boot_test(args: &BootTestArgs) -> Result<(), String> {
     }
 
     let mut c = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    c.current_dir(&root).args(["test", "--locked", "-p", "td-shim-boot-tests"]);
+    c.current_dir(&root)
+        .args(["test", "--locked", "-p", "td-shim-boot-tests"]);
     c.env("TD_SHIM_TEST_IMAGES", &out);
     if !args.test_args.is_empty() {
         c.arg("--").args(&args.test_args);
     }
-    let status = c.status().map_err(|e| format!("cannot run cargo test: {e}"))?;
+    let status = c
+        .status()
+        .map_err(|e| format!("cannot run cargo test: {e}"))?;
     if status.success() {
         Ok(())
     } else {

@@ -3,7 +3,7 @@
 //! protection are `unsafe fn`.
 
 use core::arch::asm;
-use core::arch::x86_64::{CpuidResult, __cpuid_count};
+use core::arch::x86_64::{__cpuid_count, CpuidResult};
 
 /// Executes CPUID. In a TD some leaves are answered by the VMM (through #VE); callers must
 /// treat those results as untrusted. Leaf 0x21 (TDX) is answered by the TDX module.

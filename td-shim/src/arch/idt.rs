@@ -140,8 +140,15 @@ struct Gate {
     reserved: u32,
 }
 
-const GATE_NOT_PRESENT: Gate =
-    Gate { offset_low: 0, selector: 0, ist: 0, type_attr: 0, offset_mid: 0, offset_high: 0, reserved: 0 };
+const GATE_NOT_PRESENT: Gate = Gate {
+    offset_low: 0,
+    selector: 0,
+    ist: 0,
+    type_attr: 0,
+    offset_mid: 0,
+    offset_high: 0,
+    reserved: 0,
+};
 
 #[repr(C, align(16))]
 struct Idt([Gate; 256]);
@@ -172,7 +179,10 @@ pub fn install(code_selector: u16, handler: Handler) {
             reserved: 0,
         };
     }
-    let idtr = Idtr { limit: (core::mem::size_of::<Idt>() - 1) as u16, base: idt.0.as_ptr() as u64 };
+    let idtr = Idtr {
+        limit: (core::mem::size_of::<Idt>() - 1) as u16,
+        base: idt.0.as_ptr() as u64,
+    };
     // SAFETY: the IDT is a static that lives forever, its gates point at the stubs above,
     // and the selector is the firmware's 64-bit code segment.
     unsafe { asm!("lidt [{}]", in(reg) &idtr, options(readonly, nostack, preserves_flags)) };

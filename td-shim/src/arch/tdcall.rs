@@ -42,9 +42,17 @@ pub enum Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Tdcall { leaf, status } => write!(f, "tdcall leaf {leaf} failed with status {status:#x}"),
-            Error::Vmcall { subfunction, status } => {
-                write!(f, "tdvmcall {subfunction:#x} failed with status {status:#x}")
+            Error::Tdcall { leaf, status } => {
+                write!(f, "tdcall leaf {leaf} failed with status {status:#x}")
+            }
+            Error::Vmcall {
+                subfunction,
+                status,
+            } => {
+                write!(
+                    f,
+                    "tdvmcall {subfunction:#x} failed with status {status:#x}"
+                )
             }
         }
     }
@@ -78,7 +86,10 @@ pub unsafe fn vp_info() -> Result<TdInfo, Error> {
             out("r9") r9, out("r10") _, out("r11") _, options(nostack));
     }
     if rax != 0 {
-        return Err(Error::Tdcall { leaf: TDG_VP_INFO, status: rax });
+        return Err(Error::Tdcall {
+            leaf: TDG_VP_INFO,
+            status: rax,
+        });
     }
     Ok(TdInfo {
         gpaw: (rcx & 0x3F) as u8,
@@ -112,7 +123,13 @@ pub unsafe fn accept_page(gpa: u64, level_2m: bool) -> u64 {
 /// # Safety
 /// Must run inside a TD. The sub-function must not make the host write guest memory the
 /// caller still relies on.
-pub unsafe fn vmcall(subfunction: u64, r12: u64, r13: u64, r14: u64, r15: u64) -> Result<u64, Error> {
+pub unsafe fn vmcall(
+    subfunction: u64,
+    r12: u64,
+    r13: u64,
+    r14: u64,
+    r15: u64,
+) -> Result<u64, Error> {
     let (rax, r10, r11): (u64, u64, u64);
     // SAFETY: the caller guarantees we are in a TD; only the exposed registers change.
     unsafe {
@@ -123,10 +140,16 @@ pub unsafe fn vmcall(subfunction: u64, r12: u64, r13: u64, r14: u64, r15: u64) -
             options(nostack));
     }
     if rax != 0 {
-        return Err(Error::Tdcall { leaf: TDG_VP_VMCALL, status: rax });
+        return Err(Error::Tdcall {
+            leaf: TDG_VP_VMCALL,
+            status: rax,
+        });
     }
     if r10 != 0 {
-        return Err(Error::Vmcall { subfunction, status: r10 });
+        return Err(Error::Vmcall {
+            subfunction,
+            status: r10,
+        });
     }
     Ok(r11)
 }
@@ -137,7 +160,16 @@ pub unsafe fn vmcall(subfunction: u64, r12: u64, r13: u64, r14: u64, r15: u64) -
 /// Must run inside a TD; as native port writes, the caller must know the device.
 pub unsafe fn io_write(port: u16, size: u8, value: u32) -> Result<(), Error> {
     // SAFETY: forwarded to the caller.
-    unsafe { vmcall(TDVMCALL_IO, u64::from(size), 1, u64::from(port), u64::from(value)) }.map(|_| ())
+    unsafe {
+        vmcall(
+            TDVMCALL_IO,
+            u64::from(size),
+            1,
+            u64::from(port),
+            u64::from(value),
+        )
+    }
+    .map(|_| ())
 }
 
 /// Port read through TDVMCALL<Instruction.IO>. `size` is 1, 2 or 4.

@@ -44,7 +44,9 @@ pub fn image() -> Result<Image, Error> {
     let tail = unsafe { mem::phys_slice(FOUR_GIB - PAGE_SIZE, PAGE_SIZE) };
     let back = u64::from(metadata::ovmf_back_offset(tail)?);
     if !(16..=layout::MAX_IMAGE_SIZE).contains(&back) {
-        return Err(Error::Image("metadata back-offset outside the image window"));
+        return Err(Error::Image(
+            "metadata back-offset outside the image window",
+        ));
     }
     let desc_gpa = FOUR_GIB - back;
     // SAFETY: [desc_gpa, 4 GiB) lies inside the image window (back ≤ MAX_IMAGE_SIZE), which
@@ -75,13 +77,19 @@ pub fn image() -> Result<Image, Error> {
     // Sections with bytes must sit where the image maps them (they are read in place).
     for s in md.sections.iter().filter(|s| s.raw_data_size != 0) {
         if s.memory_address != base + u64::from(s.data_offset) {
-            return Err(Error::Image("a section with raw data is not mapped in place"));
+            return Err(Error::Image(
+                "a section with raw data is not mapped in place",
+            ));
         }
     }
 
     let mut payload_fv = None;
     let mut payload = None;
-    for s in md.sections.iter().filter(|s| s.section_type == metadata::SectionType::Bfv as u32) {
+    for s in md
+        .sections
+        .iter()
+        .filter(|s| s.section_type == metadata::SectionType::Bfv as u32)
+    {
         // SAFETY: validated above: inside the image window, mapped in place.
         let bytes = unsafe { mem::phys_slice(s.memory_address, u64::from(s.raw_data_size)) };
         let Ok(vol) = fv::parse(bytes) else { continue };
@@ -91,10 +99,20 @@ pub fn image() -> Result<Image, Error> {
         let body = fv::find_section(vol.bytes, fv::FILE_TYPE_DXE_CORE, fv::SECTION_PE32)?;
         payload_fv = Some((s.memory_address, vol.bytes.len() as u64));
         payload = Some(Payload { bytes: body });
-        debug!("payload fv at {:#x}, {} bytes", s.memory_address, vol.bytes.len());
+        debug!(
+            "payload fv at {:#x}, {} bytes",
+            s.memory_address,
+            vol.bytes.len()
+        );
         break;
     }
-    Ok(Image { size, base, metadata: md, payload_fv, payload })
+    Ok(Image {
+        size,
+        base,
+        metadata: md,
+        payload_fv,
+        payload,
+    })
 }
 
 /// The memory map from whatever the platform offers.
@@ -118,7 +136,12 @@ fn legacy_map(p: &dyn Platform) -> Result<MemoryMap, Error> {
     fw.read_file(file, &mut raw)?;
     let entries = e820::parse(&raw)?;
     for e in &entries {
-        debug!("fw_cfg e820: [{:#x}, {:#x}) type {}", e.addr, e.addr.wrapping_add(e.size), e.kind);
+        debug!(
+            "fw_cfg e820: [{:#x}, {:#x}) type {}",
+            e.addr,
+            e.addr.wrapping_add(e.size),
+            e.kind
+        );
     }
     Ok(MemoryMap::from_e820(&entries)?)
 }
@@ -141,19 +164,36 @@ fn td_map(p: &dyn Platform, image: &Image, entry: &EntryArgs) -> Result<MemoryMa
     let bytes = unsafe { mem::phys_slice(section.memory_address, section.memory_data_size) };
     let list = hob::parse(bytes, section.memory_address)?;
     let resources: Vec<hob::Resource> = list.resources().collect();
-    let modern = resources.iter().any(|r| r.resource_type == hob::RESOURCE_MEMORY_UNACCEPTED);
+    let modern = resources
+        .iter()
+        .any(|r| r.resource_type == hob::RESOURCE_MEMORY_UNACCEPTED);
     let mut regions = Vec::new();
     for r in &resources {
-        let end = r.start.checked_add(r.length).ok_or(Error::Image("td hob resource wraps"))?;
+        let end = r
+            .start
+            .checked_add(r.length)
+            .ok_or(Error::Image("td hob resource wraps"))?;
         let kind = match (r.resource_type, modern) {
-            (hob::RESOURCE_MEMORY_UNACCEPTED, true) | (hob::RESOURCE_SYSTEM_MEMORY, false) => Kind::Unaccepted,
-            (hob::RESOURCE_SYSTEM_MEMORY, true) | (hob::RESOURCE_MEMORY_RESERVED, false) => Kind::Ram,
+            (hob::RESOURCE_MEMORY_UNACCEPTED, true) | (hob::RESOURCE_SYSTEM_MEMORY, false) => {
+                Kind::Unaccepted
+            }
+            (hob::RESOURCE_SYSTEM_MEMORY, true) | (hob::RESOURCE_MEMORY_RESERVED, false) => {
+                Kind::Ram
+            }
             _ => continue,
         };
         // Nothing inside the firmware window below 4 GiB.
-        let end = if r.start < FOUR_GIB { end.min(FOUR_GIB - layout::MAX_IMAGE_SIZE) } else { end };
+        let end = if r.start < FOUR_GIB {
+            end.min(FOUR_GIB - layout::MAX_IMAGE_SIZE)
+        } else {
+            end
+        };
         if end > r.start {
-            regions.push(Region { start: r.start, end, kind });
+            regions.push(Region {
+                start: r.start,
+                end,
+                kind,
+            });
         }
     }
     let mut map = MemoryMap::from_regions(regions)?;

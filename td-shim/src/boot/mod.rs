@@ -7,8 +7,8 @@ pub mod handoff;
 pub mod inputs;
 pub mod tables;
 
-use crate::arch::idt::{self, ExceptionFrame};
 use crate::arch::cpu;
+use crate::arch::idt::{self, ExceptionFrame};
 use crate::error::Error;
 use crate::layout::{self, FOUR_GIB, PAGE_SIZE};
 use crate::loader::elf;
@@ -60,7 +60,11 @@ pub fn run(entry: EntryArgs) -> ! {
     PLATFORM.call_once(|| platform);
     logger::init(platform);
     idt::install(layout::SEL_CODE64, on_exception);
-    info!("td-shim {} starting on {}", env!("CARGO_PKG_VERSION"), platform.kind());
+    info!(
+        "td-shim {} starting on {}",
+        env!("CARGO_PKG_VERSION"),
+        platform.kind()
+    );
     if entry.bist != 0 {
         log::warn!("built-in self-test reported {:#x}", entry.bist);
     }
@@ -90,7 +94,12 @@ fn try_boot(entry: &EntryArgs, p: &dyn Platform) -> Result<Handoff, Error> {
     );
     let mut map = inputs::memory_map(p, &image, entry)?;
     inputs::reserve_fixed(&mut map)?;
-    info!("memory: {} MiB of ram, highest end {:#x}, {} vcpus", ram_mib(&map), map.ram_end(), p.vcpu_count());
+    info!(
+        "memory: {} MiB of ram, highest end {:#x}, {} vcpus",
+        ram_mib(&map),
+        map.ram_end(),
+        p.vcpu_count()
+    );
 
     // Payload: parse, place, load.
     let payload = image.payload.ok_or(Error::NoPayload)?;
@@ -112,10 +121,18 @@ fn try_boot(entry: &EntryArgs, p: &dyn Platform) -> Result<Handoff, Error> {
     // mapped by the reset vector's tables, used by nothing else).
     let dest = unsafe { mem::phys_slice_mut(dest_start, span) };
     let entry_addr = elf::load(payload.bytes, &info, load_base, dest)?;
-    info!("payload: {:?} elf, {:#x} bytes at {:#x}, entry {:#x}", info.kind, span, dest_start, entry_addr);
+    info!(
+        "payload: {:?} elf, {:#x} bytes at {:#x}, entry {:#x}",
+        info.kind, span, dest_start, entry_addr
+    );
 
     // Payload stack with a guard page below it.
-    let stack_base = map.allocate(PAYLOAD_STACK_SIZE + PAGE_SIZE, PAGE_SIZE, FOUR_GIB, Usage::PayloadStack)?;
+    let stack_base = map.allocate(
+        PAYLOAD_STACK_SIZE + PAGE_SIZE,
+        PAGE_SIZE,
+        FOUR_GIB,
+        Usage::PayloadStack,
+    )?;
     let stack_top = stack_base + PAGE_SIZE + PAYLOAD_STACK_SIZE;
 
     // Region for the payload HOB.
@@ -132,7 +149,12 @@ fn try_boot(entry: &EntryArgs, p: &dyn Platform) -> Result<Handoff, Error> {
     tables.unmap_page(layout::TEMP_STACK_BASE)?;
     tables.unmap_page(stack_base)?;
     let root = tables.root();
-    debug!("page tables: {} pages at {:#x}, mapping [0, {:#x})", tables.used_pages(), pt_base, map_end);
+    debug!(
+        "page tables: {} pages at {:#x}, mapping [0, {:#x})",
+        tables.used_pages(),
+        pt_base,
+        map_end
+    );
     // SAFETY: the new tables identity-map [0, map_end) which holds all RAM and the image,
     // i.e. this code, the stack (minus its guard page), the heap, the IDT and the payload.
     unsafe { cpu::write_cr3(root) };
@@ -148,7 +170,12 @@ fn try_boot(entry: &EntryArgs, p: &dyn Platform) -> Result<Handoff, Error> {
     out[..hob.len()].copy_from_slice(&hob);
     debug!("payload hob: {} bytes at {:#x}", hob.len(), tables_base);
 
-    Ok(Handoff { entry: entry_addr, hob: tables_base, load_base, stack_top })
+    Ok(Handoff {
+        entry: entry_addr,
+        hob: tables_base,
+        load_base,
+        stack_top,
+    })
 }
 
 fn ram_mib(map: &mem::map::MemoryMap) -> u64 {

@@ -14,7 +14,12 @@ pub fn payload_hob(map: &MemoryMap, payload_fv: Option<(u64, u64)>, base: u64) -
 }
 
 /// Pure part of [`payload_hob`] (host-tested).
-pub fn build_payload_hob(map: &MemoryMap, payload_fv: Option<(u64, u64)>, base: u64, phys_bits: u8) -> Vec<u8> {
+pub fn build_payload_hob(
+    map: &MemoryMap,
+    payload_fv: Option<(u64, u64)>,
+    base: u64,
+    phys_bits: u8,
+) -> Vec<u8> {
     let ram = map.ram_ranges();
     let bottom = ram.first().map(|r| r.0).unwrap_or(0);
     let top = ram.last().map(|r| r.1).unwrap_or(0);
@@ -46,11 +51,21 @@ mod tests {
     fn payload_hob_lists_all_ram_and_the_e820_view() {
         const G: u64 = 1 << 30;
         let mut map = MemoryMap::from_e820(&[
-            Entry { addr: 0, size: 2 * G, kind: 1 },
-            Entry { addr: 4 * G, size: 4 * G, kind: 1 },
+            Entry {
+                addr: 0,
+                size: 2 * G,
+                kind: 1,
+            },
+            Entry {
+                addr: 4 * G,
+                size: 4 * G,
+                kind: 1,
+            },
         ])
         .unwrap();
-        let tables = map.allocate(0x1_0000, 0x1000, 4 * G, Usage::Tables).unwrap();
+        let tables = map
+            .allocate(0x1_0000, 0x1000, 4 * G, Usage::Tables)
+            .unwrap();
         let bytes = build_payload_hob(&map, Some((0xFF04_0000, 0x1000)), tables, 39);
         let list = hob::parse(&bytes, tables).unwrap();
         let res: Vec<(u64, u64)> = list.resources().map(|r| (r.start, r.length)).collect();
@@ -61,8 +76,20 @@ mod tests {
         let e820_data: Vec<&[u8]> = list.guid_data(hob::E820_TABLE_GUID).collect();
         assert_eq!(e820_data.len(), 1);
         let entries = e820::parse(e820_data[0]).unwrap();
-        assert!(entries.contains(&Entry { addr: tables, size: 0x1_0000, kind: e820::E820_ACPI }));
-        assert!(list.iter().any(|h| h == hob::Hob::Cpu { memory_space_bits: 39, io_space_bits: 16 }));
-        assert!(list.iter().any(|h| h == hob::Hob::Fv { base: 0xFF04_0000, length: 0x1000 }));
+        assert!(entries.contains(&Entry {
+            addr: tables,
+            size: 0x1_0000,
+            kind: e820::E820_ACPI
+        }));
+        assert!(list.iter().any(|h| h
+            == hob::Hob::Cpu {
+                memory_space_bits: 39,
+                io_space_bits: 16
+            }));
+        assert!(list.iter().any(|h| h
+            == hob::Hob::Fv {
+                base: 0xFF04_0000,
+                length: 0x1000
+            }));
     }
 }

@@ -7,8 +7,21 @@ use core::fmt;
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
 /// A GUID as stored in firmware structures.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[derive(
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Default,
+    FromBytes,
+    IntoBytes,
+    KnownLayout,
+    Immutable,
+    Unaligned,
+)]
 #[repr(transparent)]
 pub struct Guid([u8; 16]);
 
@@ -78,7 +91,9 @@ impl Guid {
         let d1 = u32::from_be_bytes([hex[0], hex[1], hex[2], hex[3]]);
         let d2 = u16::from_be_bytes([hex[4], hex[5]]);
         let d3 = u16::from_be_bytes([hex[6], hex[7]]);
-        let d4 = [hex[8], hex[9], hex[10], hex[11], hex[12], hex[13], hex[14], hex[15]];
+        let d4 = [
+            hex[8], hex[9], hex[10], hex[11], hex[12], hex[13], hex[14], hex[15],
+        ];
         Ok(Self::from_fields(d1, d2, d3, d4))
     }
 }
@@ -131,17 +146,30 @@ mod tests {
         let g = Guid::parse_str("E9EAF9F3-168E-44D5-A8EB-7F4D8738F6AE").unwrap();
         assert_eq!(
             g.to_bytes(),
-            [0xF3, 0xF9, 0xEA, 0xE9, 0x8E, 0x16, 0xD5, 0x44, 0xA8, 0xEB, 0x7F, 0x4D, 0x87, 0x38, 0xF6, 0xAE]
+            [
+                0xF3, 0xF9, 0xEA, 0xE9, 0x8E, 0x16, 0xD5, 0x44, 0xA8, 0xEB, 0x7F, 0x4D, 0x87, 0x38,
+                0xF6, 0xAE
+            ]
         );
         assert_eq!(g.to_string(), "E9EAF9F3-168E-44D5-A8EB-7F4D8738F6AE");
-        let f = Guid::from_fields(0xE9EAF9F3, 0x168E, 0x44D5, [0xA8, 0xEB, 0x7F, 0x4D, 0x87, 0x38, 0xF6, 0xAE]);
+        let f = Guid::from_fields(
+            0xE9EAF9F3,
+            0x168E,
+            0x44D5,
+            [0xA8, 0xEB, 0x7F, 0x4D, 0x87, 0x38, 0xF6, 0xAE],
+        );
         assert_eq!(f, g);
     }
 
     #[test]
     fn rejects_malformed() {
-        for s in ["", "E9EAF9F3-168E-44D5-A8EB-7F4D8738F6A", "E9EAF9F3x168E-44D5-A8EB-7F4D8738F6AE",
-                  "G9EAF9F3-168E-44D5-A8EB-7F4D8738F6AE", "E9EAF9F3-168E-44D5-A8EB-7F4D8738F6AEE"] {
+        for s in [
+            "",
+            "E9EAF9F3-168E-44D5-A8EB-7F4D8738F6A",
+            "E9EAF9F3x168E-44D5-A8EB-7F4D8738F6AE",
+            "G9EAF9F3-168E-44D5-A8EB-7F4D8738F6AE",
+            "E9EAF9F3-168E-44D5-A8EB-7F4D8738F6AEE",
+        ] {
             assert_eq!(Guid::parse_str(s), Err(Error::Syntax), "{s}");
         }
     }

@@ -3,7 +3,12 @@
 //! resource descriptors), validated (no wrap, no overlap), then used to place the firmware's
 //! runtime regions (top-down below 4 GiB) and to produce the E820 table and the payload HOB
 //! resources. Pure: no `arch`, no `platform`.
-#![deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::panic, clippy::arithmetic_side_effects)]
+#![deny(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::arithmetic_side_effects
+)]
 
 use crate::format::e820;
 use alloc::vec::Vec;
@@ -80,14 +85,21 @@ pub enum Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Wraps { start, size } => write!(f, "memory range {start:#x}+{size:#x} wraps around"),
-            Error::Overlap { start, end } => write!(f, "memory ranges overlap in [{start:#x}, {end:#x})"),
+            Error::Wraps { start, size } => {
+                write!(f, "memory range {start:#x}+{size:#x} wraps around")
+            }
+            Error::Overlap { start, end } => {
+                write!(f, "memory ranges overlap in [{start:#x}, {end:#x})")
+            }
             Error::NoRam => f.write_str("the memory map has no ram"),
             Error::NotFree { start, end } => write!(f, "[{start:#x}, {end:#x}) is not free ram"),
             Error::OutOfMemory { size, limit } => {
                 write!(f, "no free ram for {size:#x} bytes below {limit:#x}")
             }
-            Error::BadRequest { size, align } => write!(f, "bad allocation request: size {size:#x}, align {align:#x}"),
+            Error::BadRequest { size, align } => write!(
+                f,
+                "bad allocation request: size {size:#x}, align {align:#x}"
+            ),
         }
     }
 }
@@ -108,9 +120,20 @@ impl MemoryMap {
             if e.size == 0 {
                 continue;
             }
-            let end = e.addr.checked_add(e.size).ok_or(Error::Wraps { start: e.addr, size: e.size })?;
-            let kind = if e.kind == e820::E820_RAM { Kind::Ram } else { Kind::Reserved };
-            regions.push(Region { start: e.addr, end, kind });
+            let end = e.addr.checked_add(e.size).ok_or(Error::Wraps {
+                start: e.addr,
+                size: e.size,
+            })?;
+            let kind = if e.kind == e820::E820_RAM {
+                Kind::Ram
+            } else {
+                Kind::Reserved
+            };
+            regions.push(Region {
+                start: e.addr,
+                end,
+                kind,
+            });
         }
         Self::from_regions(regions)
     }
@@ -123,7 +146,10 @@ impl MemoryMap {
         let mut first = true;
         for r in &regions {
             if !first && r.start < prev_end {
-                return Err(Error::Overlap { start: r.start, end: prev_end.min(r.end) });
+                return Err(Error::Overlap {
+                    start: r.start,
+                    end: prev_end.min(r.end),
+                });
             }
             prev_end = r.end;
             first = false;
@@ -184,10 +210,18 @@ impl MemoryMap {
                 continue;
             }
             if r.start < start {
-                out.push(Region { start: r.start, end: start, kind: r.kind });
+                out.push(Region {
+                    start: r.start,
+                    end: start,
+                    kind: r.kind,
+                });
             }
             if r.end > end {
-                out.push(Region { start: end, end: r.end, kind: r.kind });
+                out.push(Region {
+                    start: end,
+                    end: r.end,
+                    kind: r.kind,
+                });
             }
         }
         out.push(Region { start, end, kind });
@@ -220,7 +254,13 @@ impl MemoryMap {
 
     /// Takes `size` bytes (rounded up to pages) of free RAM aligned to `align`, as high as
     /// possible with the end at or below `limit`, and marks it used for `usage`.
-    pub fn allocate(&mut self, size: u64, align: u64, limit: u64, usage: Usage) -> Result<u64, Error> {
+    pub fn allocate(
+        &mut self,
+        size: u64,
+        align: u64,
+        limit: u64,
+        usage: Usage,
+    ) -> Result<u64, Error> {
         let bad = Error::BadRequest { size, align };
         if size == 0 || !align.is_power_of_two() {
             return Err(bad);
@@ -233,7 +273,9 @@ impl MemoryMap {
                 continue;
             }
             let top = r.end.min(limit);
-            let Some(candidate) = top.checked_sub(size) else { continue };
+            let Some(candidate) = top.checked_sub(size) else {
+                continue;
+            };
             let start = align_down(candidate, align);
             if start >= r.start && start.checked_add(size).is_some_and(|e| e <= top) {
                 found = Some(start);
@@ -265,10 +307,16 @@ impl MemoryMap {
             let kind = r.kind.e820_type();
             let size = r.end.saturating_sub(r.start);
             match out.last_mut() {
-                Some(last) if last.kind == kind && last.addr.checked_add(last.size) == Some(r.start) => {
+                Some(last)
+                    if last.kind == kind && last.addr.checked_add(last.size) == Some(r.start) =>
+                {
                     last.size = last.size.saturating_add(size)
                 }
-                _ => out.push(e820::Entry { addr: r.start, size, kind }),
+                _ => out.push(e820::Entry {
+                    addr: r.start,
+                    size,
+                    kind,
+                }),
             }
         }
         out
@@ -295,7 +343,11 @@ fn align_down(v: u64, a: u64) -> u64 {
 }
 
 #[cfg(test)]
-#[allow(clippy::indexing_slicing, clippy::unwrap_used, clippy::arithmetic_side_effects)]
+#[allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::arithmetic_side_effects
+)]
 mod tests {
     use super::*;
     use crate::format::e820::Entry;
@@ -304,9 +356,21 @@ mod tests {
 
     fn q35_6g() -> MemoryMap {
         MemoryMap::from_e820(&[
-            Entry { addr: 0, size: 2 * G, kind: 1 },
-            Entry { addr: 0xFEFF_C000, size: 0x4000, kind: 2 },
-            Entry { addr: 4 * G, size: 4 * G, kind: 1 },
+            Entry {
+                addr: 0,
+                size: 2 * G,
+                kind: 1,
+            },
+            Entry {
+                addr: 0xFEFF_C000,
+                size: 0x4000,
+                kind: 2,
+            },
+            Entry {
+                addr: 4 * G,
+                size: 4 * G,
+                kind: 1,
+            },
         ])
         .unwrap()
     }
@@ -323,13 +387,28 @@ mod tests {
         let e = |addr, size, kind| Entry { addr, size, kind };
         assert_eq!(
             MemoryMap::from_e820(&[e(0, 0x2000, 1), e(0x1000, 0x2000, 1)]),
-            Err(Error::Overlap { start: 0x1000, end: 0x2000 })
+            Err(Error::Overlap {
+                start: 0x1000,
+                end: 0x2000
+            })
         );
-        assert_eq!(MemoryMap::from_e820(&[e(u64::MAX - 10, 0x1000, 1)]), Err(Error::Wraps { start: u64::MAX - 10, size: 0x1000 }));
-        assert_eq!(MemoryMap::from_e820(&[e(0xA0000, 0x1000, 2)]), Err(Error::NoRam));
+        assert_eq!(
+            MemoryMap::from_e820(&[e(u64::MAX - 10, 0x1000, 1)]),
+            Err(Error::Wraps {
+                start: u64::MAX - 10,
+                size: 0x1000
+            })
+        );
+        assert_eq!(
+            MemoryMap::from_e820(&[e(0xA0000, 0x1000, 2)]),
+            Err(Error::NoRam)
+        );
         assert_eq!(MemoryMap::from_e820(&[]), Err(Error::NoRam));
         // RAM smaller than a page after trimming disappears
-        assert_eq!(MemoryMap::from_e820(&[e(0x10, 0xFF0, 1)]), Err(Error::NoRam));
+        assert_eq!(
+            MemoryMap::from_e820(&[e(0x10, 0xFF0, 1)]),
+            Err(Error::NoRam)
+        );
     }
 
     #[test]
@@ -337,22 +416,43 @@ mod tests {
         let mut m = q35_6g();
         let a = m.allocate(0x3000, 0x1000, 4 * G, Usage::Tables).unwrap();
         assert_eq!(a, 2 * G - 0x3000);
-        let b = m.allocate(0x1000, 0x20_0000, 4 * G, Usage::PageTables).unwrap();
+        let b = m
+            .allocate(0x1000, 0x20_0000, 4 * G, Usage::PageTables)
+            .unwrap();
         assert_eq!(b, 2 * G - 0x20_0000);
         assert!(!m.is_free(a, a + 0x3000));
         assert!(m.is_free(0x10_0000, 0x20_0000));
         let e = m.to_e820();
-        assert!(e.contains(&Entry { addr: a, size: 0x3000, kind: e820::E820_ACPI }));
-        assert!(e.contains(&Entry { addr: b, size: 0x1000, kind: e820::E820_RESERVED }));
+        assert!(e.contains(&Entry {
+            addr: a,
+            size: 0x3000,
+            kind: e820::E820_ACPI
+        }));
+        assert!(e.contains(&Entry {
+            addr: b,
+            size: 0x1000,
+            kind: e820::E820_RESERVED
+        }));
         // Free RAM between b+0x1000 and a stays RAM.
-        assert!(e.contains(&Entry { addr: b + 0x1000, size: a - b - 0x1000, kind: 1 }));
+        assert!(e.contains(&Entry {
+            addr: b + 0x1000,
+            size: a - b - 0x1000,
+            kind: 1
+        }));
     }
 
     #[test]
     fn reserve_checks_freeness() {
         let mut m = q35_6g();
-        m.reserve(0x10_0000, 0x20_0000, Kind::Used(Usage::Firmware)).unwrap();
-        assert_eq!(m.reserve(0x1F_F000, 0x20_1000, Kind::Used(Usage::Payload)), Err(Error::NotFree { start: 0x1F_F000, end: 0x20_1000 }));
+        m.reserve(0x10_0000, 0x20_0000, Kind::Used(Usage::Firmware))
+            .unwrap();
+        assert_eq!(
+            m.reserve(0x1F_F000, 0x20_1000, Kind::Used(Usage::Payload)),
+            Err(Error::NotFree {
+                start: 0x1F_F000,
+                end: 0x20_1000
+            })
+        );
         // spanning the hole between 2G and 4G is not free
         assert!(!m.is_free(2 * G - 0x1000, 4 * G + 0x1000));
         // the Reserved kind can cover holes
@@ -362,10 +462,30 @@ mod tests {
 
     #[test]
     fn out_of_memory_and_bad_requests() {
-        let mut m = MemoryMap::from_e820(&[Entry { addr: 0, size: 0x10_0000, kind: 1 }]).unwrap();
-        assert_eq!(m.allocate(0x20_0000, 0x1000, 4 * G, Usage::Payload), Err(Error::OutOfMemory { size: 0x20_0000, limit: 4 * G }));
-        assert!(matches!(m.allocate(0, 0x1000, 4 * G, Usage::Payload), Err(Error::BadRequest { .. })));
-        assert!(matches!(m.allocate(0x1000, 3, 4 * G, Usage::Payload), Err(Error::BadRequest { .. })));
-        assert!(matches!(m.allocate(u64::MAX, 0x1000, 4 * G, Usage::Payload), Err(Error::BadRequest { .. })));
+        let mut m = MemoryMap::from_e820(&[Entry {
+            addr: 0,
+            size: 0x10_0000,
+            kind: 1,
+        }])
+        .unwrap();
+        assert_eq!(
+            m.allocate(0x20_0000, 0x1000, 4 * G, Usage::Payload),
+            Err(Error::OutOfMemory {
+                size: 0x20_0000,
+                limit: 4 * G
+            })
+        );
+        assert!(matches!(
+            m.allocate(0, 0x1000, 4 * G, Usage::Payload),
+            Err(Error::BadRequest { .. })
+        ));
+        assert!(matches!(
+            m.allocate(0x1000, 3, 4 * G, Usage::Payload),
+            Err(Error::BadRequest { .. })
+        ));
+        assert!(matches!(
+            m.allocate(u64::MAX, 0x1000, 4 * G, Usage::Payload),
+            Err(Error::BadRequest { .. })
+        ));
     }
 }

@@ -2,7 +2,12 @@
 //! Identity-mapping 4-level page tables, built into a buffer whose physical address is
 //! known. 2 MiB pages everywhere, split into 4 KiB pages only where a page must be left out
 //! (stack guard pages). Pure: the caller supplies the buffer and loads CR3 (`arch`).
-#![deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::panic, clippy::arithmetic_side_effects)]
+#![deny(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::arithmetic_side_effects
+)]
 
 use core::fmt;
 
@@ -42,7 +47,9 @@ pub enum Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::OutOfPages { needed } => write!(f, "page-table buffer too small ({needed} pages needed)"),
+            Error::OutOfPages { needed } => {
+                write!(f, "page-table buffer too small ({needed} pages needed)")
+            }
             Error::TooHigh { addr } => write!(f, "address {addr:#x} beyond the mappable range"),
             Error::BadBuffer => f.write_str("page-table buffer not page aligned"),
             Error::NotMapped { addr } => write!(f, "address {addr:#x} is not mapped"),
@@ -55,7 +62,9 @@ pub fn pages_needed(end: u64, splits: u64) -> u64 {
     let end = end.clamp(SIZE_1G, MAX_END);
     let pdpts = end.div_ceil(SIZE_512G);
     let pds = end.div_ceil(SIZE_1G);
-    1u64.saturating_add(pdpts).saturating_add(pds).saturating_add(splits)
+    1u64.saturating_add(pdpts)
+        .saturating_add(pds)
+        .saturating_add(splits)
 }
 
 /// Page tables under construction in `mem`, which lives at physical address `base`.
@@ -68,7 +77,8 @@ pub struct Tables<'a> {
 impl<'a> Tables<'a> {
     /// Starts with an empty PML4 in the first page of `mem` (which is zeroed).
     pub fn new(mem: &'a mut [u8], base: u64) -> Result<Self, Error> {
-        if !base.is_multiple_of(PAGE) || !(mem.len() as u64).is_multiple_of(PAGE) || mem.is_empty() {
+        if !base.is_multiple_of(PAGE) || !(mem.len() as u64).is_multiple_of(PAGE) || mem.is_empty()
+        {
             return Err(Error::BadBuffer);
         }
         mem.fill(0);
@@ -95,7 +105,10 @@ impl<'a> Tables<'a> {
 
     fn read(&self, table: u64, index: u64) -> Result<u64, Error> {
         let off = self.entry_offset(table, index)?;
-        let b = self.mem.get(off..off.checked_add(8).ok_or(Error::BadBuffer)?).ok_or(Error::BadBuffer)?;
+        let b = self
+            .mem
+            .get(off..off.checked_add(8).ok_or(Error::BadBuffer)?)
+            .ok_or(Error::BadBuffer)?;
         let mut a = [0u8; 8];
         a.copy_from_slice(b);
         Ok(u64::from_le_bytes(a))
@@ -103,7 +116,10 @@ impl<'a> Tables<'a> {
 
     fn write(&mut self, table: u64, index: u64, value: u64) -> Result<(), Error> {
         let off = self.entry_offset(table, index)?;
-        let b = self.mem.get_mut(off..off.checked_add(8).ok_or(Error::BadBuffer)?).ok_or(Error::BadBuffer)?;
+        let b = self
+            .mem
+            .get_mut(off..off.checked_add(8).ok_or(Error::BadBuffer)?)
+            .ok_or(Error::BadBuffer)?;
         b.copy_from_slice(&value.to_le_bytes());
         Ok(())
     }
@@ -111,9 +127,14 @@ impl<'a> Tables<'a> {
     fn new_table(&mut self) -> Result<u64, Error> {
         let capacity = self.mem.len() as u64 / PAGE;
         if self.used >= capacity {
-            return Err(Error::OutOfPages { needed: self.used.saturating_add(1) });
+            return Err(Error::OutOfPages {
+                needed: self.used.saturating_add(1),
+            });
         }
-        let addr = self.base.checked_add(self.used.checked_mul(PAGE).ok_or(Error::BadBuffer)?).ok_or(Error::BadBuffer)?;
+        let addr = self
+            .base
+            .checked_add(self.used.checked_mul(PAGE).ok_or(Error::BadBuffer)?)
+            .ok_or(Error::BadBuffer)?;
         self.used = self.used.saturating_add(1);
         Ok(addr)
     }
@@ -138,7 +159,11 @@ impl<'a> Tables<'a> {
         while addr < end {
             let pdpt = self.child(self.base, (addr >> 39) & 0x1FF)?;
             let pd = self.child(pdpt, (addr >> 30) & 0x1FF)?;
-            self.write(pd, (addr >> 21) & 0x1FF, addr | PTE_P | PTE_RW | PTE_A | PTE_D | PTE_PS)?;
+            self.write(
+                pd,
+                (addr >> 21) & 0x1FF,
+                addr | PTE_P | PTE_RW | PTE_A | PTE_D | PTE_PS,
+            )?;
             addr = addr.checked_add(SIZE_2M).ok_or(Error::TooHigh { addr })?;
         }
         Ok(())
@@ -204,7 +229,11 @@ impl<'a> Tables<'a> {
 }
 
 #[cfg(test)]
-#[allow(clippy::indexing_slicing, clippy::unwrap_used, clippy::arithmetic_side_effects)]
+#[allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::arithmetic_side_effects
+)]
 mod tests {
     use super::*;
     use alloc::vec;
@@ -222,26 +251,50 @@ mod tests {
         t.unmap_page(0x20_3000).unwrap(); // same 2 MiB page: no second split
         t.unmap_page(5 * SIZE_1G + 0x1000).unwrap();
         assert_eq!(t.used_pages(), pages);
-        for a in [0u64, 0x1234, 0x1F_FFFF, 0x20_1000, 0x20_2FFF, 4 * SIZE_1G + 77, end - 1] {
+        for a in [
+            0u64,
+            0x1234,
+            0x1F_FFFF,
+            0x20_1000,
+            0x20_2FFF,
+            4 * SIZE_1G + 77,
+            end - 1,
+        ] {
             assert_eq!(t.translate(a), Some(a), "{a:#x}");
         }
-        for a in [0x20_0000u64, 0x20_0FFF, 0x20_3000, 5 * SIZE_1G + 0x1000, end, 7 * SIZE_1G] {
+        for a in [
+            0x20_0000u64,
+            0x20_0FFF,
+            0x20_3000,
+            5 * SIZE_1G + 0x1000,
+            end,
+            7 * SIZE_1G,
+        ] {
             assert_eq!(t.translate(a), None, "{a:#x}");
         }
-        assert_eq!(t.unmap_page(7 * SIZE_1G), Err(Error::NotMapped { addr: 7 * SIZE_1G }));
+        assert_eq!(
+            t.unmap_page(7 * SIZE_1G),
+            Err(Error::NotMapped { addr: 7 * SIZE_1G })
+        );
     }
 
     #[test]
     fn runs_out_of_pages_cleanly() {
         let mut buf = vec![0u8; 2 * PAGE as usize];
         let mut t = Tables::new(&mut buf, 0x1000).unwrap();
-        assert!(matches!(t.map_identity(SIZE_1G), Err(Error::OutOfPages { .. })));
+        assert!(matches!(
+            t.map_identity(SIZE_1G),
+            Err(Error::OutOfPages { .. })
+        ));
         let mut odd = vec![0u8; 100];
         assert!(Tables::new(&mut odd, 0x1000).is_err());
         let mut buf = vec![0u8; PAGE as usize];
         assert!(Tables::new(&mut buf, 0x1001).is_err());
         let mut buf = vec![0u8; 4 * PAGE as usize];
         let mut t = Tables::new(&mut buf, 0).unwrap();
-        assert_eq!(t.map_identity(MAX_END + 1), Err(Error::TooHigh { addr: MAX_END + 1 }));
+        assert_eq!(
+            t.map_identity(MAX_END + 1),
+            Err(Error::TooHigh { addr: MAX_END + 1 })
+        );
     }
 }

@@ -43,7 +43,11 @@ pub enum Error {
     /// A DMA transfer reported an error.
     Dma { select: u16 },
     /// The destination buffer does not match the file size.
-    SizeMismatch { select: u16, size: u32, buffer: usize },
+    SizeMismatch {
+        select: u16,
+        size: u32,
+        buffer: usize,
+    },
     /// No file of that name.
     NotFound,
 }
@@ -51,12 +55,23 @@ pub enum Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::DirectoryTruncated { count } => write!(f, "fw_cfg directory truncated ({count} entries claimed)"),
-            Error::TooManyFiles { count } => write!(f, "fw_cfg directory claims {count} files (max {MAX_FILES})"),
+            Error::DirectoryTruncated { count } => {
+                write!(f, "fw_cfg directory truncated ({count} entries claimed)")
+            }
+            Error::TooManyFiles { count } => {
+                write!(f, "fw_cfg directory claims {count} files (max {MAX_FILES})")
+            }
             Error::BadName { index } => write!(f, "fw_cfg file {index} has a malformed name"),
             Error::Dma { select } => write!(f, "fw_cfg dma read of item {select:#x} failed"),
-            Error::SizeMismatch { select, size, buffer } => {
-                write!(f, "fw_cfg item {select:#x} has {size} bytes, buffer has {buffer}")
+            Error::SizeMismatch {
+                select,
+                size,
+                buffer,
+            } => {
+                write!(
+                    f,
+                    "fw_cfg item {select:#x} has {size} bytes, buffer has {buffer}"
+                )
             }
             Error::NotFound => f.write_str("fw_cfg file not found"),
         }
@@ -73,7 +88,10 @@ pub struct File {
 
 /// Parses the directory item: u32 BE count, then `count` 64-byte entries.
 pub fn parse_directory(bytes: &[u8]) -> Result<Vec<File>, Error> {
-    let count_bytes: [u8; 4] = bytes.get(0..4).and_then(|b| b.try_into().ok()).ok_or(Error::DirectoryTruncated { count: 0 })?;
+    let count_bytes: [u8; 4] = bytes
+        .get(0..4)
+        .and_then(|b| b.try_into().ok())
+        .ok_or(Error::DirectoryTruncated { count: 0 })?;
     let count = u32::from_be_bytes(count_bytes);
     if count > MAX_FILES {
         return Err(Error::TooManyFiles { count });
@@ -81,13 +99,22 @@ pub fn parse_directory(bytes: &[u8]) -> Result<Vec<File>, Error> {
     let mut files = Vec::new();
     for index in 0..count {
         let off = 4 + index as usize * DIR_ENTRY_SIZE;
-        let e = bytes.get(off..off + DIR_ENTRY_SIZE).ok_or(Error::DirectoryTruncated { count })?;
+        let e = bytes
+            .get(off..off + DIR_ENTRY_SIZE)
+            .ok_or(Error::DirectoryTruncated { count })?;
         let size = u32::from_be_bytes([e[0], e[1], e[2], e[3]]);
         let select = u16::from_be_bytes([e[4], e[5]]);
         let raw_name = &e[8..];
-        let len = raw_name.iter().position(|&c| c == 0).ok_or(Error::BadName { index })?;
+        let len = raw_name
+            .iter()
+            .position(|&c| c == 0)
+            .ok_or(Error::BadName { index })?;
         let name = core::str::from_utf8(&raw_name[..len]).map_err(|_| Error::BadName { index })?;
-        files.push(File { name: name.into(), select, size });
+        files.push(File {
+            name: name.into(),
+            select,
+            size,
+        });
     }
     Ok(files)
 }
@@ -110,7 +137,11 @@ impl<'p> FwCfg<'p> {
     /// Looks for the device; `Ok(None)` when nothing answers with the signature.
     pub fn probe(platform: &'p dyn Platform) -> Result<Option<Self>, Error> {
         let mut sig = [0u8; 4];
-        let mut dev = FwCfg { platform, dma: false, files: Vec::new() };
+        let mut dev = FwCfg {
+            platform,
+            dma: false,
+            files: Vec::new(),
+        };
         dev.select(KEY_SIGNATURE);
         dev.read_port(&mut sig);
         if &sig != b"QEMU" {
@@ -151,7 +182,11 @@ impl<'p> FwCfg<'p> {
     /// Reads a whole file; `dest` must be exactly its size.
     pub fn read_file(&self, file: &File, dest: &mut [u8]) -> Result<(), Error> {
         if dest.len() != file.size as usize {
-            return Err(Error::SizeMismatch { select: file.select, size: file.size, buffer: dest.len() });
+            return Err(Error::SizeMismatch {
+                select: file.select,
+                size: file.size,
+                buffer: dest.len(),
+            });
         }
         self.read_item(file.select, dest)
     }
@@ -164,7 +199,10 @@ impl<'p> FwCfg<'p> {
 
     fn select(&self, key: u16) {
         // SAFETY: 0x510 is the fw_cfg selector register; selecting an item has no other effect.
-        unsafe { self.platform.io_write(PORT_SELECTOR, IoWidth::Word, u32::from(key)) };
+        unsafe {
+            self.platform
+                .io_write(PORT_SELECTOR, IoWidth::Word, u32::from(key))
+        };
     }
 
     fn read_port(&self, dest: &mut [u8]) {
@@ -200,8 +238,13 @@ impl<'p> FwCfg<'p> {
             // identity-mapped); the device writes only `chunk` and `access.control`, both live
             // until the loop below sees the transfer complete.
             unsafe {
-                self.platform.io_write(PORT_DMA_HIGH, IoWidth::Dword, ((addr >> 32) as u32).to_be());
-                self.platform.io_write(PORT_DMA_LOW, IoWidth::Dword, (addr as u32).to_be());
+                self.platform.io_write(
+                    PORT_DMA_HIGH,
+                    IoWidth::Dword,
+                    ((addr >> 32) as u32).to_be(),
+                );
+                self.platform
+                    .io_write(PORT_DMA_LOW, IoWidth::Dword, (addr as u32).to_be());
             }
             loop {
                 // SAFETY: `access` is a live local; the device updates `control` behind the
@@ -242,20 +285,40 @@ mod tests {
         d.extend(entry(40, 0x20, "etc/e820"));
         d.extend(entry(7, 0x21, "opt/x"));
         let files = parse_directory(&d).unwrap();
-        assert_eq!(files, [
-            File { name: "etc/e820".into(), select: 0x20, size: 40 },
-            File { name: "opt/x".into(), select: 0x21, size: 7 },
-        ]);
+        assert_eq!(
+            files,
+            [
+                File {
+                    name: "etc/e820".into(),
+                    select: 0x20,
+                    size: 40
+                },
+                File {
+                    name: "opt/x".into(),
+                    select: 0x21,
+                    size: 7
+                },
+            ]
+        );
     }
 
     #[test]
     fn hostile_directories() {
-        assert_eq!(parse_directory(&[]), Err(Error::DirectoryTruncated { count: 0 }));
+        assert_eq!(
+            parse_directory(&[]),
+            Err(Error::DirectoryTruncated { count: 0 })
+        );
         let mut d = 2u32.to_be_bytes().to_vec();
         d.extend(entry(40, 0x20, "etc/e820"));
-        assert_eq!(parse_directory(&d), Err(Error::DirectoryTruncated { count: 2 }));
+        assert_eq!(
+            parse_directory(&d),
+            Err(Error::DirectoryTruncated { count: 2 })
+        );
         let d = u32::MAX.to_be_bytes().to_vec();
-        assert_eq!(parse_directory(&d), Err(Error::TooManyFiles { count: u32::MAX }));
+        assert_eq!(
+            parse_directory(&d),
+            Err(Error::TooManyFiles { count: u32::MAX })
+        );
         let mut d = 1u32.to_be_bytes().to_vec();
         let mut e = entry(1, 1, "");
         e[8..].fill(b'a'); // no NUL terminator

@@ -12,7 +12,9 @@ pub struct LegacyVm {
     vcpus: AtomicU32,
 }
 
-static LEGACY: LegacyVm = LegacyVm { vcpus: AtomicU32::new(1) };
+static LEGACY: LegacyVm = LegacyVm {
+    vcpus: AtomicU32::new(1),
+};
 
 /// The one instance.
 pub fn get() -> &'static LegacyVm {

@@ -53,8 +53,12 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Tdcall(e) => write!(f, "{e}"),
-            Error::Accept { gpa, status } => write!(f, "accepting {gpa:#x} failed with status {status:#x}"),
-            Error::BadRange { start, end } => write!(f, "range [{start:#x}, {end:#x}) is not page aligned"),
+            Error::Accept { gpa, status } => {
+                write!(f, "accepting {gpa:#x} failed with status {status:#x}")
+            }
+            Error::BadRange { start, end } => {
+                write!(f, "range [{start:#x}, {end:#x}) is not page aligned")
+            }
         }
     }
 }
@@ -131,7 +135,9 @@ impl fmt::Display for DetectError {
             DetectError::TdxButRealModeEntry => {
                 f.write_str("cpuid reports tdx but the reset vector was entered in real mode")
             }
-            DetectError::UnknownEntryMode(m) => write!(f, "unknown entry mode {m:#x} from the reset vector"),
+            DetectError::UnknownEntryMode(m) => {
+                write!(f, "unknown entry mode {m:#x} from the reset vector")
+            }
             DetectError::VpInfo(e) => write!(f, "tdg.vp.info: {e}"),
         }
     }
@@ -144,14 +150,17 @@ pub fn cpuid_says_tdx() -> bool {
     }
     let r = cpu::cpuid(0x21, 0);
     // EBX, EDX, ECX = "Inte", "lTDX", "    "
-    r.ebx == u32::from_le_bytes(*b"Inte") && r.edx == u32::from_le_bytes(*b"lTDX") && r.ecx == u32::from_le_bytes(*b"    ")
+    r.ebx == u32::from_le_bytes(*b"Inte")
+        && r.edx == u32::from_le_bytes(*b"lTDX")
+        && r.ecx == u32::from_le_bytes(*b"    ")
 }
 
 /// Decides the platform once. The decision rests on CPUID 0x21 (the TDX module answers it;
 /// a VMM cannot make an ordinary VM claim to be a TD that then survives TDCALLs) and must
 /// agree with the entry mode: a TD always starts in protected mode.
 pub fn detect(entry_mode_raw: u64) -> Result<&'static dyn Platform, DetectError> {
-    let mode = EntryMode::from_raw(entry_mode_raw).ok_or(DetectError::UnknownEntryMode(entry_mode_raw))?;
+    let mode =
+        EntryMode::from_raw(entry_mode_raw).ok_or(DetectError::UnknownEntryMode(entry_mode_raw))?;
     if cpuid_says_tdx() {
         if mode != EntryMode::Protected {
             return Err(DetectError::TdxButRealModeEntry);
