@@ -25,6 +25,8 @@ enum Command {
     Qemu(qemu::QemuArgs),
     /// Build the images the QEMU boot tests need, then run them (`tests/`).
     BootTest(qemu::BootTestArgs),
+    /// Boot an image several times; report the time from QEMU start to a serial marker.
+    Bench(qemu::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -35,6 +37,7 @@ fn main() -> ExitCode {
         }),
         Command::Qemu(args) => return qemu::run(&args),
         Command::BootTest(args) => qemu::boot_test(&args),
+        Command::Bench(args) => qemu::bench(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

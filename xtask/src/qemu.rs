@@ -128,3 +128,56 @@ pub fn boot_test(args: &BootTestArgs) -> Result<(), String> {
         Err(format!("boot tests failed ({status})"))
     }
 }
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Image to boot.
+    #[arg(long, value_name = "FILE")]
+    pub image: PathBuf,
+    /// Number of boots.
+    #[arg(long, default_value_t = 5)]
+    pub runs: u32,
+    /// Serial text whose first appearance ends the measurement.
+    #[arg(long, default_value = "td-payload: hello")]
+    pub marker: String,
+    /// Guest memory.
+    #[arg(short = 'm', long, default_value = "512M")]
+    pub memory: String,
+}
+
+/// Boots an image `runs` times and reports the time from QEMU start to the marker line.
+pub fn bench(args: &BenchArgs) -> Result<(), String> {
+    let mut times = Vec::new();
+    for i in 0..args.runs {
+        let o = Run::new(&args.image)
+            .memory(&args.memory)
+            .timeout(Duration::from_secs(120))
+            .run()
+            .map_err(|e| format!("cannot start qemu: {e}"))?;
+        let (t, _) = o.find(&args.marker).ok_or_else(|| {
+            format!(
+                "run {i}: marker {:?} never appeared\n{}",
+                args.marker,
+                o.describe()
+            )
+        })?;
+        println!(
+            "run {}: {:.3} s to {:?} (qemu exited after {:.3} s)",
+            i + 1,
+            t.as_secs_f64(),
+            args.marker,
+            o.elapsed.as_secs_f64()
+        );
+        times.push(*t);
+    }
+    times.sort();
+    let median = times[times.len() / 2];
+    println!(
+        "median of {} runs: {:.3} s (min {:.3} s, max {:.3} s)",
+        times.len(),
+        median.as_secs_f64(),
+        times[0].as_secs_f64(),
+        times[times.len() - 1].as_secs_f64()
+    );
+    Ok(())
+}
