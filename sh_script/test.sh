@@ -53,8 +53,12 @@ expect_fail() { # pattern, command...
     fi
     echo "ok: $* -> $(grep -m1 -- "$pattern" "$log")"
 }
-expect_fail "not an ELF" cargo image --release -t executable -p README.md -o "$bad_out/x.bin"
-head -c $((15 * 1024 * 1024)) /dev/zero > "$bad_out/big.payload"
+expect_fail "is not an ELF executable" cargo image --release -t executable -p README.md -o "$bad_out/x.bin"
+# A valid ELF padded to 15 MiB: bigger than the payload region of a 16 MiB image.
+bash tests/payloads/build.sh "$bad_out/p" >/dev/null
+cp "$bad_out/p/asm-payload-pie" "$bad_out/big.payload"
+rm -rf "$bad_out/p"
+truncate -s $((15 * 1024 * 1024)) "$bad_out/big.payload"
 expect_fail "does not fit" cargo image --release -t executable -p "$bad_out/big.payload" -o "$bad_out/x.bin"
 rm -f "$bad_out/big.payload"
 # nasm missing: a PATH that has cargo but no nasm.

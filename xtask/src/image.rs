@@ -109,6 +109,17 @@ pub fn image(args: &ImageArgs) -> Result<PathBuf, String> {
         ),
         None => None,
     };
+    if let (PayloadType::Executable, Some(bytes), Some(path)) =
+        (payload_type, &payload, &args.payload)
+    {
+        // The firmware would refuse it at boot; say so now, with the loader's own reason.
+        td_shim::loader::elf::parse(bytes).map_err(|e| {
+            format!(
+                "payload {} is not an ELF executable the firmware can load: {e}",
+                path.display()
+            )
+        })?;
+    }
     if payload_type == PayloadType::Linux && payload.is_some() {
         return Err("embedding a Linux kernel (-t linux -p FILE) arrives with issue #3; use -t executable for ELF payloads".into());
     }

@@ -22,7 +22,8 @@ pub fn build_payload_hob(
 ) -> Vec<u8> {
     let ram = map.ram_ranges();
     let bottom = ram.first().map(|r| r.0).unwrap_or(0);
-    let top = ram.last().map(|r| r.1).unwrap_or(0);
+    // PHIT EfiMemoryTop must be page aligned (hob.md §2.1); map ends are, but say it here.
+    let top = ram.last().map(|r| r.1 & !0xFFF).unwrap_or(0);
     let mut b = hob::Builder::new();
     b.cpu(phys_bits, 16);
     if let Some((fv_base, fv_len)) = payload_fv {

@@ -1032,7 +1032,7 @@ mod tests {
         let mut b = good.clone();
         set_u16(&mut b, 56, HOB_TYPE_HANDOFF);
         assert_eq!(parse(&b, BASE), Err(Error::DuplicateHandoff { offset: 56 }));
-        // Last HOB length 8 but End type missing: MissingEnd at the buffer end.
+        // The End slot holding another type of length 8: refused by that type's length rule.
         let mut b = good.clone();
         set_u16(&mut b, END_AT, HOB_TYPE_CPU);
         assert_eq!(
