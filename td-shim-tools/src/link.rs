@@ -31,6 +31,9 @@ pub struct LinkInput {
     pub shim_elf: Vec<u8>,
     /// Optional built-in payload (ELF, PE or any blob) for the payload FV.
     pub payload: Option<Vec<u8>>,
+    /// Extra RAW files placed after the payload in the payload FV (an embedded kernel's
+    /// initrd and command line: `fv::PAYLOAD_INITRD_FILE_NAME`, `PAYLOAD_CMDLINE_FILE_NAME`).
+    pub payload_files: Vec<(td_shim::format::guid::Guid, Vec<u8>)>,
     /// Size of the final image in bytes.
     pub image_size: u64,
 }
@@ -350,12 +353,19 @@ pub fn link(input: &LinkInput) -> Result<LinkOutput, LinkError> {
     put_region(&mut image, 0, &cfv, "configuration FV", CFV_SIZE)?;
     let mut payload_len = None;
     if let Some(p) = &input.payload {
+        let extra: Vec<(td_shim::format::guid::Guid, &[u8])> = input
+            .payload_files
+            .iter()
+            .map(|(g, d)| (*g, d.as_slice()))
+            .collect();
         let pfv =
-            fv::build_payload_fv(p, payload_region as usize).map_err(|error| LinkError::Fv {
-                region: "payload FV",
-                size: p.len() as u64,
-                region_size: payload_region,
-                error,
+            fv::build_payload_fv_with(p, &extra, payload_region as usize).map_err(|error| {
+                LinkError::Fv {
+                    region: "payload FV",
+                    size: p.len() as u64,
+                    region_size: payload_region,
+                    error,
+                }
             })?;
         put_region(
             &mut image,
@@ -615,6 +625,7 @@ mod tests {
     fn early_refusals() {
         let rv = vec![0u8; RESET_VECTOR_SIZE as usize];
         let mk = |rv: Vec<u8>, size: u64, payload: Option<Vec<u8>>| LinkInput {
+            payload_files: Vec::new(),
             reset_vector: rv,
             shim_elf: b"not an elf at all, clearly".to_vec(),
             payload,

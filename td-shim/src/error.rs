@@ -2,8 +2,8 @@
 //! The firmware's top-level error: every leaf error wraps in with `From`, and `Display`
 //! gives the one line printed before the firmware stops.
 
-use crate::format::{e820, fv, hob, metadata};
-use crate::loader::elf;
+use crate::format::{acpi, e820, fv, hob, metadata};
+use crate::loader::{bzimage, elf};
 use crate::mem::{map, paging};
 use crate::platform;
 use core::fmt;
@@ -16,6 +16,8 @@ pub enum Error {
     Hob(hob::Error),
     E820(e820::Error),
     Elf(elf::Error),
+    Linux(bzimage::Error),
+    Acpi(acpi::Error),
     Map(map::Error),
     Paging(paging::Error),
     FwCfg(platform::fw_cfg::Error),
@@ -35,6 +37,11 @@ pub enum Error {
     PayloadNotInFreeRam {
         start: u64,
         end: u64,
+    },
+    /// No free RAM below the kernel's limit holds the initrd.
+    InitrdDoesNotFit {
+        size: u64,
+        limit: u64,
     },
 }
 
@@ -56,6 +63,9 @@ impl Error {
             Error::NoPayload => 12,
             Error::EarlyRegionNotRam { .. } => 13,
             Error::PayloadNotInFreeRam { .. } => 14,
+            Error::Linux(_) => 15,
+            Error::Acpi(_) => 16,
+            Error::InitrdDoesNotFit { .. } => 17,
         }
     }
 }
@@ -91,6 +101,14 @@ impl fmt::Display for Error {
                     "payload needs [{start:#x}, {end:#x}) which is not free ram"
                 )
             }
+            Error::Linux(e) => write!(f, "linux kernel: {e}"),
+            Error::Acpi(e) => write!(f, "acpi: {e}"),
+            Error::InitrdDoesNotFit { size, limit } => {
+                write!(
+                    f,
+                    "initrd of {size:#x} bytes does not fit in free ram below {limit:#x}"
+                )
+            }
         }
     }
 }
@@ -111,6 +129,8 @@ wrap!(
     hob::Error => Hob,
     e820::Error => E820,
     elf::Error => Elf,
+    bzimage::Error => Linux,
+    acpi::Error => Acpi,
     map::Error => Map,
     paging::Error => Paging,
     platform::fw_cfg::Error => FwCfg,

@@ -48,6 +48,12 @@ pub struct ImageArgs {
     /// Output file [default: target/<debug|release>/final.bin].
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Initrd to embed next to the kernel (`-t linux -p KERNEL` only).
+    #[arg(long, value_name = "FILE", requires = "payload")]
+    pub initrd: Option<PathBuf>,
+    /// Kernel command line to embed next to the kernel (`-t linux -p KERNEL` only).
+    #[arg(long, value_name = "STRING", requires = "payload")]
+    pub cmdline: Option<String>,
     /// Log level compiled into the firmware.
     #[arg(long, value_enum, default_value = "info")]
     pub log_level: LogLevel,
@@ -120,10 +126,34 @@ pub fn image(args: &ImageArgs) -> Result<PathBuf, String> {
             )
         })?;
     }
-    if payload_type == PayloadType::Linux && payload.is_some() {
-        return Err("embedding a Linux kernel (-t linux -p FILE) arrives with issue #3; use -t executable for ELF payloads".into());
+    let mut payload_files = Vec::new();
+    if payload_type == PayloadType::Executable && (args.initrd.is_some() || args.cmdline.is_some())
+    {
+        return Err(
+            "--initrd and --cmdline go with an embedded Linux kernel (-t linux -p KERNEL)".into(),
+        );
     }
-
+    if let (PayloadType::Linux, Some(bytes), Some(path)) = (payload_type, &payload, &args.payload) {
+        td_shim::loader::bzimage::parse(bytes).map_err(|e| {
+            format!(
+                "kernel {} is not a bzImage the firmware can boot: {e}",
+                path.display()
+            )
+        })?;
+        if let Some(initrd) = &args.initrd {
+            let data = std::fs::read(initrd)
+                .map_err(|e| format!("cannot read initrd {}: {e}", initrd.display()))?;
+            payload_files.push((td_shim::format::fv::PAYLOAD_INITRD_FILE_NAME, data));
+        }
+        if let Some(cmdline) = &args.cmdline {
+            if cmdline.bytes().any(|b| b == 0) {
+                return Err("--cmdline must not contain NUL bytes".into());
+            }
+            let mut data = cmdline.as_bytes().to_vec();
+            data.push(0);
+            payload_files.push((td_shim::format::fv::PAYLOAD_CMDLINE_FILE_NAME, data));
+        }
+    }
     let rv = build_reset_vector(profile)?;
     let shim = build_firmware(args)?;
     if args.example_payload {
@@ -132,6 +162,7 @@ pub fn image(args: &ImageArgs) -> Result<PathBuf, String> {
             Some(std::fs::read(&elf).map_err(|e| format!("cannot read {}: {e}", elf.display()))?);
     }
     let input = td_shim_tools::link::LinkInput {
+        payload_files,
         reset_vector: std::fs::read(&rv)
             .map_err(|e| format!("cannot read {}: {e}", rv.display()))?,
         shim_elf: std::fs::read(&shim)

@@ -73,6 +73,8 @@ fn base_args(output: PathBuf) -> ImageArgs {
         payload: None,
         example_payload: false,
         output: Some(output),
+        initrd: None,
+        cmdline: None,
         log_level: LogLevel::Info,
         features: None,
         image_size: None,
@@ -116,6 +118,40 @@ pub fn boot_test(args: &BootTestArgs) -> Result<(), String> {
     c.current_dir(&root)
         .args(["test", "--locked", "-p", "td-shim-boot-tests"]);
     c.env("TD_SHIM_TEST_IMAGES", &out);
+    // ---- BEGIN Linux boot tests (tests/linux.rs) ----------------------------------------
+    // Debian's 6.1/6.12 cloud kernels and a static busybox (cached in target/kernels), the
+    // test initramfs, the default Linux image (no payload: the kernel comes from fw_cfg) and
+    // an image with 6.12 + initramfs + command line embedded.
+    {
+        let kernels = root.join("target").join("kernels");
+        let initramfs = out.join("initramfs.img");
+        for (script, args) in [
+            ("sh_script/fetch-kernels.sh", vec![kernels.clone()]),
+            (
+                "tests/initramfs/build.sh",
+                vec![initramfs.clone(), kernels.join("busybox")],
+            ),
+        ] {
+            let status = Command::new("bash")
+                .arg(root.join(script))
+                .args(&args)
+                .status()
+                .map_err(|e| format!("cannot run {script}: {e}"))?;
+            if !status.success() {
+                return Err(format!("{script} failed ({status})"));
+            }
+        }
+        image::image(&base_args(out.join("linux.bin")))?;
+        let mut a = base_args(out.join("linux-embedded-6.12.bin"));
+        a.payload_type = Some(PayloadType::Linux);
+        a.payload = Some(kernels.join("vmlinuz-6.12"));
+        a.initrd = Some(initramfs);
+        // tests/linux.rs looks for this marker (EMBEDDED_MARKER).
+        a.cmdline = Some("console=ttyS0 tdshim-embedded-cmdline".into());
+        image::image(&a)?;
+        c.env("TD_SHIM_KERNELS", &kernels);
+    }
+    // ---- END Linux boot tests -----------------------------------------------------------
     if !args.test_args.is_empty() {
         c.arg("--").args(&args.test_args);
     }

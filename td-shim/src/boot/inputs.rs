@@ -21,9 +21,15 @@ const MAX_E820_BYTES: u32 = 128 * e820::ENTRY_SIZE as u32;
 
 /// The payload found in the image.
 #[derive(Clone, Copy, Debug)]
-pub struct Payload {
-    /// The payload file's bytes (the PE32 section body, zero padding included).
-    pub bytes: &'static [u8],
+pub enum Payload {
+    /// An executable ELF (the PE32 section body, zero padding included).
+    Elf(&'static [u8]),
+    /// A Linux bzImage, with the initrd and command line embedded next to it, if any.
+    Linux {
+        kernel: &'static [u8],
+        initrd: Option<&'static [u8]>,
+        cmdline: Option<&'static [u8]>,
+    },
 }
 
 /// What the image says about itself.
@@ -98,7 +104,21 @@ pub fn image() -> Result<Image, Error> {
         }
         let body = fv::find_section(vol.bytes, fv::FILE_TYPE_DXE_CORE, fv::SECTION_PE32)?;
         payload_fv = Some((s.memory_address, vol.bytes.len() as u64));
-        payload = Some(Payload { bytes: body });
+        payload = Some(if body.starts_with(b"\x7fELF") {
+            Payload::Elf(body)
+        } else if body.get(0x202..0x206) == Some(b"HdrS".as_slice()) {
+            let files = vol.files()?;
+            let find = |name| files.iter().find(|f| f.name == name).map(|f| f.data);
+            Payload::Linux {
+                kernel: body,
+                initrd: find(fv::PAYLOAD_INITRD_FILE_NAME),
+                cmdline: find(fv::PAYLOAD_CMDLINE_FILE_NAME),
+            }
+        } else {
+            return Err(Error::Image(
+                "payload fv holds neither an elf nor a bzimage",
+            ));
+        });
         debug!(
             "payload fv at {:#x}, {} bytes",
             s.memory_address,
@@ -115,16 +135,24 @@ pub fn image() -> Result<Image, Error> {
     })
 }
 
-/// The memory map from whatever the platform offers.
-pub fn memory_map(p: &dyn Platform, image: &Image, entry: &EntryArgs) -> Result<MemoryMap, Error> {
+/// The memory map from whatever the platform offers, and QEMU's fw_cfg if it is there.
+pub fn memory_map<'p>(
+    p: &'p dyn Platform,
+    image: &Image,
+    entry: &EntryArgs,
+) -> Result<(MemoryMap, Option<FwCfg<'p>>), Error> {
     match p.kind() {
-        PlatformKind::LegacyVm => legacy_map(p),
-        PlatformKind::Tdx => td_map(p, image, entry),
+        PlatformKind::LegacyVm => {
+            let fw = FwCfg::probe(p)?.ok_or(Error::NoMemoryMap)?;
+            let map = legacy_map(&fw)?;
+            Ok((map, Some(fw)))
+        }
+        // fw_cfg in a TD needs shared memory for DMA (issue #4).
+        PlatformKind::Tdx => Ok((td_map(p, image, entry)?, None)),
     }
 }
 
-fn legacy_map(p: &dyn Platform) -> Result<MemoryMap, Error> {
-    let fw = FwCfg::probe(p)?.ok_or(Error::NoMemoryMap)?;
+fn legacy_map(fw: &FwCfg<'_>) -> Result<MemoryMap, Error> {
     let mut cpus = [0u8; 2];
     fw.read_small(crate::platform::fw_cfg::KEY_NB_CPUS, &mut cpus);
     legacy::get().set_vcpu_count(u32::from(u16::from_le_bytes(cpus)));

@@ -3,8 +3,10 @@
 //! (image metadata, memory map, payload), place the runtime regions, load the payload,
 //! build its page tables and HOB, and jump. Any error is logged once and stops the machine.
 
+pub mod acpi;
 pub mod handoff;
 pub mod inputs;
+pub mod linux;
 pub mod tables;
 
 use crate::arch::cpu;
@@ -70,7 +72,7 @@ pub fn run(entry: EntryArgs) -> ! {
     }
     match try_boot(&entry, platform) {
         Ok(h) => {
-            info!("handing off to the payload at {:#x}", h.entry);
+            info!("handing off to the {} at {:#x}", h.kind(), h.entry());
             // SAFETY: `try_boot` built the hand-off from a loaded payload, its own stack and
             // HOB, and the page tables now in CR3 map all of them.
             unsafe { handoff::jump(h) }
@@ -92,7 +94,7 @@ fn try_boot(entry: &EntryArgs, p: &dyn Platform) -> Result<Handoff, Error> {
         image.base,
         image.metadata.sections.len()
     );
-    let mut map = inputs::memory_map(p, &image, entry)?;
+    let (mut map, fw) = inputs::memory_map(p, &image, entry)?;
     inputs::reserve_fixed(&mut map)?;
     info!(
         "memory: {} MiB of ram, highest end {:#x}, {} vcpus",
@@ -101,32 +103,34 @@ fn try_boot(entry: &EntryArgs, p: &dyn Platform) -> Result<Handoff, Error> {
         p.vcpu_count()
     );
 
-    // Payload: parse, place, load.
-    let payload = image.payload.ok_or(Error::NoPayload)?;
-    let info = elf::parse(payload.bytes)?;
-    let span = info.mem_end - info.mem_start;
-    let (load_base, dest_start) = match info.kind {
-        elf::Kind::Pie => {
-            let at = map.allocate(span, info.align, FOUR_GIB, Usage::Payload)?;
-            (at - info.mem_start, at)
-        }
-        elf::Kind::Exec => {
-            let (start, end) = (info.mem_start, info.mem_end);
-            map.reserve(start, end, mem::map::Kind::Used(Usage::Payload))
-                .map_err(|_| Error::PayloadNotInFreeRam { start, end })?;
-            (0, start)
+    // What to boot: the image's own payload, else a kernel the VMM offers through fw_cfg.
+    let target = match image.payload {
+        Some(inputs::Payload::Elf(bytes)) => Target::Elf(bytes),
+        Some(inputs::Payload::Linux {
+            kernel,
+            initrd,
+            cmdline,
+        }) => Target::Linux(linux::Source::Embedded {
+            kernel,
+            initrd,
+            cmdline,
+        }),
+        None => match &fw {
+            Some(fw) if fw.read_u32(crate::platform::fw_cfg::KEY_KERNEL_SIZE) != 0 => {
+                Target::Linux(linux::Source::FwCfg)
+            }
+            _ => return Err(Error::NoPayload),
+        },
+    };
+
+    let prepared = match target {
+        Target::Elf(bytes) => Prepared::Elf(load_elf(bytes, &mut map)?),
+        Target::Linux(src) => {
+            Prepared::Linux(linux::prepare(src, fw.as_ref(), p.vcpu_count(), &mut map)?)
         }
     };
-    // SAFETY: [dest_start, +span) was just taken from free RAM in the map (accepted, identity
-    // mapped by the reset vector's tables, used by nothing else).
-    let dest = unsafe { mem::phys_slice_mut(dest_start, span) };
-    let entry_addr = elf::load(payload.bytes, &info, load_base, dest)?;
-    info!(
-        "payload: {:?} elf, {:#x} bytes at {:#x}, entry {:#x}",
-        info.kind, span, dest_start, entry_addr
-    );
 
-    // Payload stack with a guard page below it.
+    // A stack for the payload (Linux uses it only until it sets up its own), guard page below.
     let stack_base = map.allocate(
         PAYLOAD_STACK_SIZE + PAGE_SIZE,
         PAGE_SIZE,
@@ -134,9 +138,10 @@ fn try_boot(entry: &EntryArgs, p: &dyn Platform) -> Result<Handoff, Error> {
         Usage::PayloadStack,
     )?;
     let stack_top = stack_base + PAGE_SIZE + PAYLOAD_STACK_SIZE;
-
-    // Region for the payload HOB.
-    let tables_base = map.allocate(TABLES_SIZE, PAGE_SIZE, FOUR_GIB, Usage::Tables)?;
+    let tables_base = match prepared {
+        Prepared::Elf(_) => map.allocate(TABLES_SIZE, PAGE_SIZE, FOUR_GIB, Usage::Tables)?,
+        Prepared::Linux(_) => 0,
+    };
 
     // Page tables: identity map of [0, max(4 GiB, end of RAM)), guard pages left out.
     let map_end = map.ram_end().max(FOUR_GIB);
@@ -159,23 +164,77 @@ fn try_boot(entry: &EntryArgs, p: &dyn Platform) -> Result<Handoff, Error> {
     // i.e. this code, the stack (minus its guard page), the heap, the IDT and the payload.
     unsafe { cpu::write_cr3(root) };
 
-    // The payload HOB, built last so that its E820 view shows every region above.
-    let hob = tables::payload_hob(&map, image.payload_fv, tables_base);
-    if hob.len() as u64 > TABLES_SIZE {
-        return Err(Error::Image("payload hob larger than its region"));
+    // Hand-off data last, so that its memory view shows every region above.
+    match prepared {
+        Prepared::Elf(elf) => {
+            let hob = tables::payload_hob(&map, image.payload_fv, tables_base);
+            if hob.len() as u64 > TABLES_SIZE {
+                return Err(Error::Image("payload hob larger than its region"));
+            }
+            // SAFETY: [tables_base, +TABLES_SIZE) was allocated above for exactly this.
+            let out = unsafe { mem::phys_slice_mut(tables_base, TABLES_SIZE) };
+            out.fill(0);
+            out[..hob.len()].copy_from_slice(&hob);
+            debug!("payload hob: {} bytes at {:#x}", hob.len(), tables_base);
+            Ok(Handoff::Executable {
+                entry: elf.entry,
+                hob: tables_base,
+                load_base: elf.load_base,
+                stack_top,
+            })
+        }
+        Prepared::Linux(l) => {
+            linux::finish(&l, &map)?;
+            Ok(Handoff::Linux {
+                entry: l.entry,
+                boot_params: l.boot_params,
+                stack_top,
+            })
+        }
     }
-    // SAFETY: [tables_base, +TABLES_SIZE) was allocated above for exactly this.
-    let out = unsafe { mem::phys_slice_mut(tables_base, TABLES_SIZE) };
-    out.fill(0);
-    out[..hob.len()].copy_from_slice(&hob);
-    debug!("payload hob: {} bytes at {:#x}", hob.len(), tables_base);
+}
 
-    Ok(Handoff {
-        entry: entry_addr,
-        hob: tables_base,
-        load_base,
-        stack_top,
-    })
+enum Target {
+    Elf(&'static [u8]),
+    Linux(linux::Source),
+}
+
+enum Prepared {
+    Elf(LoadedElf),
+    Linux(linux::Prepared),
+}
+
+struct LoadedElf {
+    entry: u64,
+    load_base: u64,
+}
+
+/// Parses an executable payload and loads it: a PIE into free RAM top-down below 4 GiB, an
+/// ET_EXEC at its own addresses, which must be free RAM.
+fn load_elf(bytes: &[u8], map: &mut mem::map::MemoryMap) -> Result<LoadedElf, Error> {
+    let info = elf::parse(bytes)?;
+    let span = info.mem_end - info.mem_start;
+    let (load_base, dest_start) = match info.kind {
+        elf::Kind::Pie => {
+            let at = map.allocate(span, info.align, FOUR_GIB, Usage::Payload)?;
+            (at - info.mem_start, at)
+        }
+        elf::Kind::Exec => {
+            let (start, end) = (info.mem_start, info.mem_end);
+            map.reserve(start, end, mem::map::Kind::Used(Usage::Payload))
+                .map_err(|_| Error::PayloadNotInFreeRam { start, end })?;
+            (0, start)
+        }
+    };
+    // SAFETY: [dest_start, +span) was just taken from free RAM in the map (accepted, identity
+    // mapped, used by nothing else).
+    let dest = unsafe { mem::phys_slice_mut(dest_start, span) };
+    let entry = elf::load(bytes, &info, load_base, dest)?;
+    info!(
+        "payload: {:?} elf, {:#x} bytes at {:#x}, entry {:#x}",
+        info.kind, span, dest_start, entry
+    );
+    Ok(LoadedElf { entry, load_base })
 }
 
 fn ram_mib(map: &mem::map::MemoryMap) -> u64 {

@@ -749,6 +749,88 @@ pub fn build_payload_fv(payload: &[u8], region_size: usize) -> Result<Vec<u8>, E
     Ok(fv)
 }
 
+/// FFS name of the RAW file holding an initrd next to an embedded Linux kernel (ours).
+pub const PAYLOAD_INITRD_FILE_NAME: Guid = Guid::from_fields(
+    0x3D5F1C52,
+    0x8A2B,
+    0x4C61,
+    [0x9E, 0x07, 0x51, 0xB4, 0x3A, 0x6C, 0x2F, 0x91],
+);
+/// FFS name of the RAW file holding the command line of an embedded Linux kernel (ours),
+/// NUL-terminated.
+pub const PAYLOAD_CMDLINE_FILE_NAME: Guid = Guid::from_fields(
+    0x7E2A94D3,
+    0x1B6C,
+    0x4F0E,
+    [0xA5, 0x38, 0xC2, 0x19, 0x6D, 0x84, 0x0B, 0x57],
+);
+
+/// Payload FV of exactly `region_size` bytes holding the payload in a DXE_CORE file with a
+/// PE32 section of exactly the payload's size, followed by one RAW file per `(name, data)`
+/// (e.g. an initrd and a command line for an embedded kernel); the rest is free space.
+/// With no extra files this is [`build_payload_fv`] (the section spans the region).
+pub fn build_payload_fv_with(
+    payload: &[u8],
+    extra: &[(Guid, &[u8])],
+    region_size: usize,
+) -> Result<Vec<u8>, Error> {
+    if extra.is_empty() {
+        return build_payload_fv(payload, region_size);
+    }
+    check_region(region_size, BLOCK_SIZE)?;
+    let mut fv = vec![0u8; region_size];
+    put(
+        &mut fv,
+        0,
+        &header_blob(FFS2_GUID, region_size, HEADER_BLOB_SIZE, PAYLOAD_FV_NAME)?,
+    )?;
+    let overflow = Error::TooLarge {
+        needed: usize::MAX,
+        available: region_size,
+    };
+    let extended = payload.len().saturating_add(SECTION_HEADER_SIZE) > MAX_U24;
+    let sh = section_header(SECTION_PE32, payload.len(), extended)?;
+    let section_len = sh.len().checked_add(payload.len()).ok_or(overflow)?;
+    let fh = file_header(
+        PAYLOAD_FILE_NAME,
+        FILE_TYPE_DXE_CORE,
+        section_len,
+        file_needs_large(section_len),
+    )?;
+    let mut parts: Vec<(Vec<u8>, &[u8])> = Vec::new();
+    let mut first = fh;
+    first.extend_from_slice(&sh);
+    parts.push((first, payload));
+    for (name, data) in extra {
+        parts.push((
+            file_header(
+                *name,
+                FILE_TYPE_RAW,
+                data.len(),
+                file_needs_large(data.len()),
+            )?,
+            data,
+        ));
+    }
+    let mut at = HEADER_BLOB_SIZE;
+    for (head, data) in &parts {
+        let end = at
+            .checked_add(head.len())
+            .and_then(|v| v.checked_add(data.len()))
+            .ok_or(overflow)?;
+        if end > region_size {
+            return Err(Error::TooLarge {
+                needed: end,
+                available: region_size,
+            });
+        }
+        put(&mut fv, at, head)?;
+        put(&mut fv, at.saturating_add(head.len()), data)?;
+        at = align_up(end, 8).ok_or(overflow)?;
+    }
+    Ok(fv)
+}
+
 /// IPL region of exactly `ipl_region_size` bytes: FV (FFS2, name IPL_FV_NAME, FvLength =
 /// ipl_region_size + reset_vector_size) holding a SECURITY_CORE file (IPL_FILE_NAME) with
 /// one PE32 section = `shim_image` at offset IPL_IMAGE_OFFSET, and in the last 40 bytes the
@@ -1344,5 +1426,40 @@ mod tests {
             let r = f.sections();
             assert!(r.is_err() || cut == 0, "cut {cut}");
         }
+    }
+    #[test]
+    fn payload_fv_with_extra_files_keeps_exact_sizes() {
+        let kernel = vec![0x5Au8; 5000];
+        let initrd = vec![0xA5u8; 3001];
+        let cmdline = b"console=ttyS0\0".to_vec();
+        let fv = build_payload_fv_with(
+            &kernel,
+            &[
+                (PAYLOAD_INITRD_FILE_NAME, &initrd[..]),
+                (PAYLOAD_CMDLINE_FILE_NAME, &cmdline[..]),
+            ],
+            0x10000,
+        )
+        .unwrap();
+        assert_eq!(fv.len(), 0x10000);
+        let vol = parse(&fv).unwrap();
+        assert_eq!(vol.name, Some(PAYLOAD_FV_NAME));
+        assert_eq!(
+            find_section(vol.bytes, FILE_TYPE_DXE_CORE, SECTION_PE32).unwrap(),
+            &kernel[..]
+        );
+        let files = vol.files().unwrap();
+        let find = |n: Guid| files.iter().find(|f| f.name == n).unwrap().data;
+        assert_eq!(find(PAYLOAD_INITRD_FILE_NAME), &initrd[..]);
+        assert_eq!(find(PAYLOAD_CMDLINE_FILE_NAME), &cmdline[..]);
+        // Too big for the region: refused, not truncated.
+        assert!(matches!(
+            build_payload_fv_with(
+                &kernel,
+                &[(PAYLOAD_INITRD_FILE_NAME, &vec![0u8; 0x10000][..])],
+                0x10000
+            ),
+            Err(Error::TooLarge { .. })
+        ));
     }
 }

@@ -3,6 +3,7 @@
 //! defines one format once: constants beside their structs, a `parse` for untrusted bytes
 //! that never panics, and (where tools need one) a builder. Pure: no `arch`, no `platform`.
 
+pub mod acpi;
 pub mod e820;
 pub mod fv;
 pub mod guid;

@@ -2,4 +2,5 @@
 //! Payload loaders: parse an untrusted payload and place it into memory given as a slice.
 //! Pure: no `arch`, no `platform`.
 
+pub mod bzimage;
 pub mod elf;

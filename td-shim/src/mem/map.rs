@@ -42,6 +42,12 @@ pub enum Usage {
     Payload,
     /// The payload's stack and its guard page.
     PayloadStack,
+    /// A Linux kernel's load area ([load, load + init_size)): RAM to the kernel.
+    Kernel,
+    /// An initrd: RAM to the kernel, which reserves it itself.
+    Initrd,
+    /// ACPI tables.
+    Acpi,
 }
 
 impl Kind {
@@ -51,7 +57,8 @@ impl Kind {
             Kind::Ram => e820::E820_RAM,
             Kind::Unaccepted => e820::E820_UNACCEPTED,
             Kind::Reserved => e820::E820_RESERVED,
-            Kind::Used(Usage::Tables) => e820::E820_ACPI,
+            Kind::Used(Usage::Tables | Usage::Acpi) => e820::E820_ACPI,
+            Kind::Used(Usage::Kernel | Usage::Initrd) => e820::E820_RAM,
             Kind::Used(_) => e820::E820_RESERVED,
         }
     }
@@ -186,6 +193,15 @@ impl MemoryMap {
             }
         }
         out
+    }
+
+    /// Free RAM ranges `(start, end)` in address order.
+    pub fn free_ranges(&self) -> Vec<(u64, u64)> {
+        self.regions
+            .iter()
+            .filter(|r| r.kind == Kind::Ram)
+            .map(|r| (r.start, r.end))
+            .collect()
     }
 
     /// Highest end address of any RAM.

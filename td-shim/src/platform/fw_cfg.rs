@@ -19,12 +19,22 @@ const PORT_DMA_LOW: u16 = 0x518;
 pub const KEY_SIGNATURE: u16 = 0x0000;
 pub const KEY_ID: u16 = 0x0001;
 pub const KEY_NB_CPUS: u16 = 0x0005;
+pub const KEY_KERNEL_SIZE: u16 = 0x0008;
+pub const KEY_INITRD_SIZE: u16 = 0x000b;
+pub const KEY_KERNEL_DATA: u16 = 0x0011;
+pub const KEY_INITRD_DATA: u16 = 0x0012;
+pub const KEY_CMDLINE_SIZE: u16 = 0x0014;
+pub const KEY_CMDLINE_DATA: u16 = 0x0015;
+pub const KEY_SETUP_SIZE: u16 = 0x0017;
+pub const KEY_SETUP_DATA: u16 = 0x0018;
 pub const KEY_FILE_DIR: u16 = 0x0019;
 
 const FEATURE_DMA: u32 = 1 << 1;
 const DMA_CTL_ERROR: u32 = 0x01;
 const DMA_CTL_READ: u32 = 0x02;
+const DMA_CTL_SKIP: u32 = 0x04;
 const DMA_CTL_SELECT: u32 = 0x08;
+const DMA_CTL_WRITE: u32 = 0x10;
 
 /// Size of one directory entry: u32 size, u16 select, u16 reserved, 56-byte name (all BE).
 pub const DIR_ENTRY_SIZE: usize = 64;
@@ -164,6 +174,11 @@ impl<'p> FwCfg<'p> {
         Ok(Some(dev))
     }
 
+    /// The platform this device is reached through.
+    pub fn platform(&self) -> &'p dyn Platform {
+        self.platform
+    }
+
     /// Whether DMA is used for bulk reads.
     pub fn has_dma(&self) -> bool {
         self.dma
@@ -195,6 +210,75 @@ impl<'p> FwCfg<'p> {
     pub fn read_small(&self, key: u16, dest: &mut [u8]) {
         self.select(key);
         self.read_port(dest);
+    }
+
+    /// Reads a little-endian u32 item (the `*_SIZE` keys).
+    pub fn read_u32(&self, key: u16) -> u32 {
+        let mut b = [0u8; 4];
+        self.read_small(key, &mut b);
+        u32::from_le_bytes(b)
+    }
+
+    /// Reads the first `dest.len()` bytes of item `key` (DMA when available). The caller
+    /// sized `dest` from the item's advertised size and checked it against its destination.
+    pub fn read_item_into(&self, key: u16, dest: &mut [u8]) -> Result<(), Error> {
+        self.read_item(key, dest)
+    }
+
+    /// Writes `bytes` into file `file` at `offset` (QEMU's WRITE_POINTER targets). Needs DMA.
+    pub fn write_file(&self, file: &File, offset: u32, bytes: &[u8]) -> Result<(), Error> {
+        let end = u64::from(offset) + bytes.len() as u64;
+        if !self.dma || end > u64::from(file.size) {
+            return Err(Error::SizeMismatch {
+                select: file.select,
+                size: file.size,
+                buffer: end as usize,
+            });
+        }
+        let skip = DmaAccess {
+            control: (DMA_CTL_SELECT | DMA_CTL_SKIP | (u32::from(file.select) << 16)).to_be(),
+            length: offset.to_be(),
+            address: 0,
+        };
+        self.dma_transfer(&skip, file.select)?;
+        let mut buf = [0u8; 8];
+        let len = bytes.len().min(8);
+        buf[..len].copy_from_slice(&bytes[..len]);
+        let write = DmaAccess {
+            control: DMA_CTL_WRITE.to_be(),
+            length: (len as u32).to_be(),
+            address: (buf.as_ptr() as u64).to_be(),
+        };
+        self.dma_transfer(&write, file.select)
+    }
+
+    /// Starts one DMA request and waits for the device to finish it.
+    fn dma_transfer(&self, access: &DmaAccess, select: u16) -> Result<(), Error> {
+        let addr = access as *const DmaAccess as u64;
+        fence(Ordering::SeqCst);
+        // SAFETY: the DMA registers take the physical address of `access` (the firmware runs
+        // identity-mapped); the device touches only the buffer `access` names and
+        // `access.control`, all of which outlive this call, which waits for completion.
+        unsafe {
+            self.platform
+                .io_write(PORT_DMA_HIGH, IoWidth::Dword, ((addr >> 32) as u32).to_be());
+            self.platform
+                .io_write(PORT_DMA_LOW, IoWidth::Dword, (addr as u32).to_be());
+        }
+        loop {
+            // SAFETY: `access` is live; the device updates `control` behind the compiler's
+            // back, hence the volatile read.
+            let ctl = u32::from_be(unsafe { core::ptr::read_volatile(&access.control) });
+            if ctl & DMA_CTL_ERROR != 0 {
+                return Err(Error::Dma { select });
+            }
+            if ctl == 0 {
+                break;
+            }
+            core::hint::spin_loop();
+        }
+        fence(Ordering::SeqCst);
+        Ok(())
     }
 
     fn select(&self, key: u16) {
@@ -232,33 +316,7 @@ impl<'p> FwCfg<'p> {
                 length: (chunk.len() as u32).to_be(),
                 address: (chunk.as_mut_ptr() as u64).to_be(),
             };
-            let addr = &access as *const DmaAccess as u64;
-            fence(Ordering::SeqCst);
-            // SAFETY: the DMA registers take the physical address of `access` (the firmware runs
-            // identity-mapped); the device writes only `chunk` and `access.control`, both live
-            // until the loop below sees the transfer complete.
-            unsafe {
-                self.platform.io_write(
-                    PORT_DMA_HIGH,
-                    IoWidth::Dword,
-                    ((addr >> 32) as u32).to_be(),
-                );
-                self.platform
-                    .io_write(PORT_DMA_LOW, IoWidth::Dword, (addr as u32).to_be());
-            }
-            loop {
-                // SAFETY: `access` is a live local; the device updates `control` behind the
-                // compiler's back, hence the volatile read.
-                let ctl = u32::from_be(unsafe { core::ptr::read_volatile(&access.control) });
-                if ctl & DMA_CTL_ERROR != 0 {
-                    return Err(Error::Dma { select: key });
-                }
-                if ctl == 0 {
-                    break;
-                }
-                core::hint::spin_loop();
-            }
-            fence(Ordering::SeqCst);
+            self.dma_transfer(&access, key)?;
         }
         Ok(())
     }

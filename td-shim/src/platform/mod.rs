@@ -4,6 +4,7 @@
 //! cross-checks it with how the reset vector was entered. Everything that differs between a
 //! TD and an ordinary VM goes through the small [`Platform`] trait.
 
+pub mod chipset;
 pub mod fw_cfg;
 pub mod legacy;
 pub mod tdx;

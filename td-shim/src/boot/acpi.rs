@@ -1,0 +1,148 @@
+// SPDX-License-Identifier: BSD-2-Clause-Patent
+//! ACPI tables for the OS. In QEMU: run the `etc/table-loader` script (ALLOCATE,
+//! ADD_POINTER, ADD_CHECKSUM, WRITE_POINTER) so that the guest gets QEMU's own tables
+//! (RSDP, XSDT, FADT, DSDT, MADT, MCFG, …). Without a table-loader: a minimal RSDP + XSDT +
+//! MADT built here. The fw_cfg files and script are untrusted: sizes are bounded, every
+//! offset is checked by `format::acpi`.
+
+use crate::error::Error;
+use crate::format::acpi;
+use crate::layout::FOUR_GIB;
+use crate::mem::{
+    self,
+    map::{Kind, MemoryMap, Usage},
+};
+use crate::platform::fw_cfg::FwCfg;
+use alloc::vec::Vec;
+use log::{debug, info};
+
+/// Largest table-loader script accepted (QEMU's is a few KiB).
+const MAX_SCRIPT: u32 = 64 * 1024;
+/// Largest total of ACPI files accepted.
+const MAX_TABLES: u64 = 16 * 1024 * 1024;
+
+/// Where the tables ended up.
+#[derive(Clone, Copy, Debug)]
+pub struct Tables {
+    /// GPA of the RSDP.
+    pub rsdp: u64,
+}
+
+/// Loads QEMU's ACPI tables through the table-loader; `Ok(None)` when QEMU offers none.
+pub fn load_qemu(fw: &FwCfg<'_>, map: &mut MemoryMap) -> Result<Option<Tables>, Error> {
+    let Some(script_file) = fw.find("etc/table-loader") else {
+        return Ok(None);
+    };
+    // QEMU generates the FADT/MCFG from the chipset state when the files are first read.
+    if let Some((start, end)) = crate::platform::chipset::init_qemu(fw.platform()) {
+        // Reported as reserved, as the DSDT's motherboard resources also say.
+        map.reserve(start, end, Kind::Reserved)?;
+    }
+    if script_file.size > MAX_SCRIPT {
+        return Err(Error::Image("fw_cfg etc/table-loader is too large"));
+    }
+    let mut script = alloc::vec![0u8; script_file.size as usize];
+    fw.read_file(script_file, &mut script)?;
+    let commands = acpi::parse_script(&script)?;
+
+    // Lay out every ALLOCATE'd file in one region: [offset, size, name, fw_cfg file].
+    let mut layout = Vec::new();
+    let mut total: u64 = 0;
+    for c in &commands {
+        if let acpi::Command::Allocate { file, align, .. } = c {
+            let f = fw.find(file).ok_or(Error::Image(
+                "table-loader allocates a file fw_cfg does not have",
+            ))?;
+            let align = u64::from(*align).max(1);
+            let offset = total
+                .checked_next_multiple_of(align)
+                .ok_or(Error::Image("acpi layout overflows"))?;
+            total = offset + u64::from(f.size);
+            if total > MAX_TABLES {
+                return Err(Error::Image("qemu acpi files exceed 16 MiB"));
+            }
+            layout.push((offset, f.clone()));
+        }
+    }
+    if layout.is_empty() {
+        return Ok(None);
+    }
+    let max_align = commands
+        .iter()
+        .filter_map(|c| match c {
+            acpi::Command::Allocate { align, .. } => Some(u64::from(*align)),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(1)
+        .max(0x1000);
+    let base = map.allocate(total.max(1), max_align, FOUR_GIB, Usage::Acpi)?;
+    let size = total.next_multiple_of(0x1000);
+    // SAFETY: [base, base + size) was just allocated from free RAM for the ACPI tables.
+    let region = unsafe { mem::phys_slice_mut(base, size) };
+    region.fill(0);
+
+    let mut files: Vec<acpi::LoadedFile<'_>> = Vec::new();
+    let mut rest: &mut [u8] = region;
+    let mut consumed = 0u64;
+    for (offset, f) in &layout {
+        let (_, tail) = core::mem::take(&mut rest).split_at_mut((offset - consumed) as usize);
+        let (bytes, tail) = tail.split_at_mut(f.size as usize);
+        fw.read_file(f, bytes)?;
+        consumed = offset + u64::from(f.size);
+        rest = tail;
+        files.push(acpi::LoadedFile {
+            name: f.name.as_str(),
+            gpa: base + offset,
+            bytes,
+        });
+    }
+    let writes = acpi::execute(&commands, &mut files)?;
+    for w in &writes {
+        let target = fw.find(&w.file).ok_or(Error::Image(
+            "table-loader writes a file fw_cfg does not have",
+        ))?;
+        let value = w.value.to_le_bytes();
+        fw.write_file(target, w.offset, &value[..usize::from(w.size).min(8)])?;
+    }
+    let rsdp = files
+        .iter()
+        .find(|f| f.bytes.starts_with(b"RSD PTR "))
+        .map(|f| f.gpa)
+        .ok_or(Error::Image("qemu acpi tables have no rsdp"))?;
+    info!(
+        "acpi: qemu tables, {} files, {:#x} bytes at {:#x}, rsdp at {:#x}",
+        files.len(),
+        total,
+        base,
+        rsdp
+    );
+    for (_, f) in &layout {
+        debug!("acpi: fw_cfg {} ({} bytes)", f.name, f.size);
+    }
+    Ok(Some(Tables { rsdp }))
+}
+
+/// Builds a minimal RSDP + XSDT + MADT for `vcpus` CPUs (APIC IDs 0..vcpus).
+pub fn build_minimal(vcpus: u32, map: &mut MemoryMap) -> Result<Tables, Error> {
+    let ids: Vec<u32> = (0..vcpus.max(1)).collect();
+    let madt = acpi::build_madt(&ids, None);
+    let base = map.allocate(0x1000 + madt.len() as u64, 0x1000, FOUR_GIB, Usage::Acpi)?;
+    let madt_at = base + 0x100;
+    let xsdt = acpi::build_xsdt(&[madt_at]);
+    let xsdt_at = base + 0x40;
+    let rsdp = acpi::build_rsdp(xsdt_at, *b"TDSHIM");
+    let len = 0x100 + madt.len();
+    // SAFETY: just allocated from free RAM for these tables.
+    let region = unsafe { mem::phys_slice_mut(base, len as u64) };
+    region.fill(0);
+    region[..rsdp.len()].copy_from_slice(&rsdp);
+    region[0x40..0x40 + xsdt.len()].copy_from_slice(&xsdt);
+    region[0x100..].copy_from_slice(&madt);
+    info!(
+        "acpi: minimal tables (madt for {} cpus) at {:#x}",
+        ids.len(),
+        base
+    );
+    Ok(Tables { rsdp: base })
+}

@@ -1,0 +1,234 @@
+// SPDX-License-Identifier: BSD-2-Clause-Patent
+//! The Linux path: take the kernel (from QEMU fw_cfg or embedded in the image), check its
+//! setup header, place the protected-mode kernel at a `kernel_alignment`-aligned address with
+//! `init_size` of free RAM, load the initrd below the kernel's limit, validate the command
+//! line, get ACPI tables, and fill the zero page (`../shared/spec/linux-boot.md`). The kernel
+//! is read (fw_cfg DMA) or copied straight to its load address: never staged twice.
+
+use super::acpi;
+use crate::error::Error;
+use crate::format::e820;
+use crate::layout::FOUR_GIB;
+use crate::loader::bzimage::{self, BootParams, Kernel};
+use crate::mem::{
+    self,
+    map::{Kind, MemoryMap, Usage},
+};
+use crate::platform::fw_cfg::{self, FwCfg};
+use alloc::vec::Vec;
+use log::{debug, info};
+
+/// Where a kernel comes from.
+#[derive(Clone, Copy, Debug)]
+pub enum Source {
+    /// QEMU `-kernel/-initrd/-append` through fw_cfg.
+    FwCfg,
+    /// Embedded in the image's payload FV by `cargo image -t linux -p KERNEL`.
+    Embedded {
+        kernel: &'static [u8],
+        initrd: Option<&'static [u8]>,
+        cmdline: Option<&'static [u8]>,
+    },
+}
+
+/// Largest setup part we accept (setup_sects ≤ 127 → 64 KiB).
+const MAX_SETUP: u32 = 64 * 1024;
+
+/// A kernel placed in memory, waiting for its zero page.
+#[derive(Debug)]
+pub struct Prepared {
+    /// Setup-header bytes to copy into the zero page.
+    header: Vec<u8>,
+    /// 64-bit entry point.
+    pub entry: u64,
+    cmdline_addr: u64,
+    initrd: Option<(u64, u64)>,
+    rsdp: Option<u64>,
+    /// GPA of the zero page.
+    pub boot_params: u64,
+}
+
+/// Loads kernel, initrd and command line, and the ACPI tables.
+pub fn prepare(
+    src: Source,
+    fw: Option<&FwCfg<'_>>,
+    vcpus: u32,
+    map: &mut MemoryMap,
+) -> Result<Prepared, Error> {
+    // 1. The setup part, and the length of the protected-mode part.
+    let (setup, pm_len): (Vec<u8>, u64) = match src {
+        Source::FwCfg => {
+            let fw = fw.ok_or(Error::NoPayload)?;
+            let setup_len = fw.read_u32(fw_cfg::KEY_SETUP_SIZE);
+            let pm_len = fw.read_u32(fw_cfg::KEY_KERNEL_SIZE);
+            if setup_len > MAX_SETUP {
+                return Err(Error::Image("fw_cfg kernel setup part larger than 64 KiB"));
+            }
+            let mut setup = alloc::vec![0u8; setup_len as usize];
+            fw.read_item_into(fw_cfg::KEY_SETUP_DATA, &mut setup)?;
+            (setup, u64::from(pm_len))
+        }
+        Source::Embedded { kernel, .. } => {
+            let n = kernel.len().min(MAX_SETUP as usize);
+            (kernel[..n].to_vec(), 0)
+        }
+    };
+    let kernel: Kernel = match src {
+        Source::FwCfg => bzimage::parse_parts(&setup, pm_len)?,
+        Source::Embedded { kernel, .. } => bzimage::parse(kernel)?,
+    };
+    let header = kernel.header_bytes(&setup).to_vec();
+    info!(
+        "linux: boot protocol {}.{:02}, setup {} bytes, kernel {} bytes, init_size {:#x}, alignment {:#x}",
+        kernel.version >> 8,
+        kernel.version & 0xFF,
+        kernel.setup_size,
+        kernel.pm_len,
+        kernel.init_size,
+        kernel.kernel_alignment
+    );
+
+    // 2. The command line: checked before anything is placed.
+    let cmdline: Vec<u8> = match src {
+        Source::FwCfg => {
+            let fw = fw.ok_or(Error::NoPayload)?;
+            let len = fw.read_u32(fw_cfg::KEY_CMDLINE_SIZE);
+            if u64::from(len) > u64::from(kernel.cmdline_size) + 1 {
+                return Err(Error::Linux(bzimage::Error::CmdlineTooLong {
+                    len: len as usize,
+                    max: kernel.cmdline_size as usize,
+                }));
+            }
+            let mut c = alloc::vec![0u8; len as usize];
+            fw.read_item_into(fw_cfg::KEY_CMDLINE_DATA, &mut c)?;
+            c
+        }
+        Source::Embedded { cmdline, .. } => cmdline.map(<[u8]>::to_vec).unwrap_or_default(),
+    };
+    let cmdline = if cmdline.is_empty() {
+        alloc::vec![0u8]
+    } else {
+        cmdline
+    };
+    let cmdline_len = bzimage::validate_cmdline(&cmdline, &kernel)?;
+
+    // 3. The kernel: at its preferred address, or the first aligned fit.
+    let load = bzimage::plan_load(&kernel, &map.free_ranges())?;
+    map.reserve(load, load + kernel.init_size, Kind::Used(Usage::Kernel))?;
+    // SAFETY: [load, load + init_size) was free RAM and is now the kernel's; pm_len ≤ init_size
+    // was checked by the bzImage parser.
+    let dest = unsafe { mem::phys_slice_mut(load, kernel.pm_len) };
+    match src {
+        Source::FwCfg => fw
+            .ok_or(Error::NoPayload)?
+            .read_item_into(fw_cfg::KEY_KERNEL_DATA, dest)?,
+        Source::Embedded { kernel: bytes, .. } => {
+            let pm = bytes
+                .get(kernel.pm_offset as usize..(kernel.pm_offset + kernel.pm_len) as usize)
+                .ok_or(Error::Image("embedded kernel shorter than its header says"))?;
+            dest.copy_from_slice(pm);
+        }
+    }
+    info!(
+        "linux: kernel at {:#x}, {:#x} bytes reserved",
+        load, kernel.init_size
+    );
+
+    // 4. The initrd, below the kernel's limit.
+    let initrd_len: u64 = match src {
+        Source::FwCfg => u64::from(
+            fw.ok_or(Error::NoPayload)?
+                .read_u32(fw_cfg::KEY_INITRD_SIZE),
+        ),
+        Source::Embedded { initrd, .. } => initrd.map_or(0, |i| i.len() as u64),
+    };
+    let initrd = if initrd_len == 0 {
+        None
+    } else {
+        let limit = if kernel.can_load_above_4g {
+            map.ram_end()
+        } else {
+            (u64::from(kernel.initrd_addr_max) + 1).min(FOUR_GIB)
+        };
+        let at = map
+            .allocate(initrd_len, 0x1000, limit, Usage::Initrd)
+            .map_err(|_| Error::InitrdDoesNotFit {
+                size: initrd_len,
+                limit,
+            })?;
+        bzimage::check_initrd(at, initrd_len, &kernel)?;
+        // SAFETY: just allocated from free RAM for the initrd.
+        let dest = unsafe { mem::phys_slice_mut(at, initrd_len) };
+        match src {
+            Source::FwCfg => fw
+                .ok_or(Error::NoPayload)?
+                .read_item_into(fw_cfg::KEY_INITRD_DATA, dest)?,
+            Source::Embedded {
+                initrd: Some(bytes),
+                ..
+            } => dest.copy_from_slice(bytes),
+            Source::Embedded { initrd: None, .. } => {}
+        }
+        info!("linux: initrd at {:#x}, {:#x} bytes", at, initrd_len);
+        Some((at, initrd_len))
+    };
+
+    // 5. ACPI: QEMU's tables when it has them, else our minimal set.
+    let rsdp = match fw {
+        Some(fw) => match acpi::load_qemu(fw, map)? {
+            Some(t) => Some(t.rsdp),
+            None => Some(acpi::build_minimal(vcpus, map)?.rsdp),
+        },
+        None => Some(acpi::build_minimal(vcpus, map)?.rsdp),
+    };
+
+    // 6. Command line and zero page, kept (E820 ACPI) until the kernel has copied them.
+    let cmdline_addr = map.allocate(cmdline_len as u64 + 1, 0x1000, FOUR_GIB, Usage::Tables)?;
+    // SAFETY: just allocated from free RAM.
+    let out = unsafe { mem::phys_slice_mut(cmdline_addr, cmdline_len as u64 + 1) };
+    out[..cmdline_len].copy_from_slice(&cmdline[..cmdline_len]);
+    out[cmdline_len] = 0;
+    debug!(
+        "linux: cmdline at {:#x}: {}",
+        cmdline_addr,
+        core::str::from_utf8(&out[..cmdline_len]).unwrap_or("?")
+    );
+    let boot_params = map.allocate(0x1000, 0x1000, FOUR_GIB, Usage::Tables)?;
+
+    Ok(Prepared {
+        header,
+        entry: load + 0x200,
+        cmdline_addr,
+        initrd,
+        rsdp,
+        boot_params,
+    })
+}
+
+/// Writes the zero page with the final E820 view of `map` (call after the last allocation).
+pub fn finish(p: &Prepared, map: &MemoryMap) -> Result<(), Error> {
+    let mut bp = BootParams::new(&p.header);
+    bp.set_type_of_loader(0xFF);
+    bp.set_cmdline(p.cmdline_addr);
+    if let Some((addr, size)) = p.initrd {
+        bp.set_ramdisk(addr, size);
+    }
+    if let Some(rsdp) = p.rsdp {
+        bp.set_acpi_rsdp(rsdp);
+    }
+    let table = map.to_e820();
+    for e in &table {
+        debug!(
+            "e820: [{:#x}, {:#x}) type {}",
+            e.addr,
+            e.addr + e.size,
+            e.kind
+        );
+    }
+    let table: Vec<e820::Entry> = table;
+    bp.set_e820(&table)?;
+    // SAFETY: `boot_params` is the 4 KiB allocated for the zero page in `prepare`.
+    let out = unsafe { mem::phys_slice_mut(p.boot_params, 0x1000) };
+    out.copy_from_slice(bp.as_bytes());
+    Ok(())
+}

@@ -1,0 +1,356 @@
+// SPDX-License-Identifier: BSD-2-Clause-Patent
+//! `cargo xtask bench-boot`: how fast td-shim gets a Linux kernel going, against the
+//! firmware QEMU ships (SeaBIOS, qboot, OVMF). Every firmware boots the same kernel, initramfs
+//! (`tests/initramfs/`), command line and QEMU flags with `-kernel -initrd -append`; the
+//! runs are interleaved (ours, SeaBIOS, qboot, OVMF, ours, ...) so that drift in machine load
+//! hits all alike. Two times are taken from QEMU's start: the kernel's first console line
+//! (`Linux version`, printed by the early console) and the first line of the initramfs
+//! (`TDSHIM-INIT-START`). Medians and ratios against ours come out as a markdown table.
+//!
+//! A benchmark, not a test: CI does not run it. Times are wall-clock under the chosen
+//! accelerator (TCG unless `TD_SHIM_ACCEL` says otherwise), so compare rows, not machines.
+
+use crate::image::workspace_root;
+use clap::Args;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+use td_shim_boot_tests::Run;
+
+#[derive(Args, Debug)]
+pub struct BenchBootArgs {
+    /// Kernel: `6.1` or `6.12` (Debian cloud kernels, fetched by sh_script/fetch-kernels.sh)
+    /// or the path of a bzImage.
+    #[arg(long, default_value = "6.1")]
+    pub kernel: String,
+    /// Rounds; each round boots every firmware once.
+    #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rounds: u32,
+    /// Our image [default: target/release/final.bin, built by `cargo image --release` when
+    /// missing].
+    #[arg(long, value_name = "FILE")]
+    pub image: Option<PathBuf>,
+    /// Initrd [default: the test initramfs, built into target/bench/].
+    #[arg(long, value_name = "FILE")]
+    pub initrd: Option<PathBuf>,
+    /// Kernel command line.
+    #[arg(long, default_value = "console=ttyS0 earlyprintk=ttyS0")]
+    pub append: String,
+    /// Guest memory (QEMU -m syntax).
+    #[arg(short = 'm', long, default_value = "512M")]
+    pub memory: String,
+    /// Number of vCPUs.
+    #[arg(long, default_value_t = 1)]
+    pub smp: u32,
+    /// Firmware to compare, comma separated, from: ours, seabios, qboot, ovmf.
+    #[arg(long, value_delimiter = ',', default_value = "ours,seabios,qboot,ovmf")]
+    pub firmware: Vec<String>,
+    /// Seconds before one boot counts as failed.
+    #[arg(long, default_value_t = 120)]
+    pub timeout: u64,
+}
+
+/// First line of the kernel on the console.
+const KERNEL_MARKER: &str = "Linux version";
+/// First line of the initramfs' /init.
+const INIT_MARKER: &str = "TDSHIM-INIT-START";
+/// Last line of /init before it powers off: the run is over.
+const DONE_MARKER: &str = "TDSHIM-INIT-DONE";
+
+/// Name of our row in the table.
+const OURS: &str = "td-shim (ours)";
+
+/// A firmware under test, booted with `-bios FILE`.
+struct Peer {
+    name: &'static str,
+    bios: PathBuf,
+    /// Per-round times to the two markers; `None` for a failed boot.
+    times: Vec<Option<(Duration, Duration)>>,
+}
+
+fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+}
+
+fn run_script(root: &Path, script: &str, args: &[&Path]) -> Result<(), String> {
+    let status = Command::new("bash")
+        .arg(root.join(script))
+        .args(args)
+        .status()
+        .map_err(|e| format!("cannot run {script}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{script} failed ({status})"))
+    }
+}
+
+/// Our image: the given one, or target/release/final.bin (built when missing).
+fn our_image(root: &Path, args: &BenchBootArgs) -> Result<PathBuf, String> {
+    if let Some(p) = &args.image {
+        return if p.is_file() {
+            Ok(p.clone())
+        } else {
+            Err(format!("image {} not found", p.display()))
+        };
+    }
+    let p = target_dir(root).join("release").join("final.bin");
+    if !p.is_file() {
+        eprintln!(
+            "bench-boot: {} missing, running cargo image --release",
+            p.display()
+        );
+        let exe = std::env::current_exe().map_err(|e| format!("cannot find xtask: {e}"))?;
+        let status = Command::new(exe)
+            .args(["image", "--release"])
+            .current_dir(root)
+            .status()
+            .map_err(|e| format!("cannot run cargo image: {e}"))?;
+        if !status.success() || !p.is_file() {
+            return Err(format!("cargo image --release failed ({status})"));
+        }
+    }
+    Ok(p)
+}
+
+/// What one boot showed.
+struct Boot {
+    /// Time from QEMU's start to the kernel's first line and to /init's first line.
+    kernel: Option<Duration>,
+    init: Option<Duration>,
+    /// /init reached its end.
+    done: bool,
+    /// How the run ended, for failure reports.
+    end: String,
+    /// The last serial lines, for failure reports.
+    tail: Vec<String>,
+}
+
+/// Runs QEMU until /init is done, the firmware reports an error, QEMU exits, or the
+/// timeout; then kills it (our own child only). `Run::run` stops on one marker only, and a
+/// firmware that fails must not cost a whole timeout per round.
+fn boot(r: &Run, timeout: Duration) -> Result<Boot, String> {
+    let mut cmd = r.command();
+    cmd.stderr(std::process::Stdio::null());
+    let start = Instant::now();
+    let mut child = cmd.spawn().map_err(|e| format!("cannot start qemu: {e}"))?;
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let (tx, rx) = mpsc::channel::<(Duration, String)>();
+    let reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let mut rd = BufReader::new(stdout);
+        while matches!(rd.read_until(b'\n', &mut buf), Ok(n) if n > 0) {
+            let line = String::from_utf8_lossy(&buf).trim_end().to_string();
+            buf.clear();
+            if tx.send((start.elapsed(), line)).is_err() {
+                break;
+            }
+        }
+    });
+    let mut b = Boot {
+        kernel: None,
+        init: None,
+        done: false,
+        end: String::new(),
+        tail: Vec::new(),
+    };
+    loop {
+        match rx.recv_timeout(Duration::from_millis(50)) {
+            Ok((t, line)) => {
+                if b.kernel.is_none() && line.contains(KERNEL_MARKER) {
+                    b.kernel = Some(t);
+                }
+                if b.init.is_none() && line.contains(INIT_MARKER) {
+                    b.init = Some(t);
+                }
+                let error = line.contains("td-shim: ERROR");
+                b.done |= line.contains(DONE_MARKER);
+                b.tail.push(line);
+                if b.tail.len() > 5 {
+                    b.tail.remove(0);
+                }
+                if b.done || error {
+                    b.end = if error { "firmware error" } else { "done" }.into();
+                    break;
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                b.end = "qemu exited".into();
+                break;
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        if start.elapsed() > timeout {
+            b.end = format!("timed out after {} s", timeout.as_secs());
+            break;
+        }
+    }
+    let _ = child.kill(); // our own child only
+    let status = child.wait().map_err(|e| format!("waiting for qemu: {e}"))?;
+    let _ = reader.join();
+    if b.end == "qemu exited" {
+        b.end = format!("qemu exited ({status})");
+    }
+    Ok(b)
+}
+
+fn median(mut v: Vec<Duration>) -> Option<Duration> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort();
+    let n = v.len();
+    Some(if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2
+    })
+}
+
+fn secs(d: Option<Duration>) -> String {
+    d.map_or_else(|| "n/a".into(), |d| format!("{:.3} s", d.as_secs_f64()))
+}
+
+fn ratio(d: Option<Duration>, ours: Option<Duration>) -> String {
+    match (d, ours) {
+        (Some(d), Some(o)) if !o.is_zero() => format!("{:.2}×", d.as_secs_f64() / o.as_secs_f64()),
+        _ => "n/a".into(),
+    }
+}
+
+/// Boots every firmware `rounds` times, interleaved, and prints the table.
+pub fn bench_boot(args: &BenchBootArgs) -> Result<(), String> {
+    let root = workspace_root();
+    let kernels = root.join("target").join("kernels");
+    let builtin = matches!(args.kernel.as_str(), "6.1" | "6.12");
+    if builtin || args.initrd.is_none() {
+        run_script(&root, "sh_script/fetch-kernels.sh", &[&kernels])?;
+    }
+    let kernel = if builtin {
+        kernels.join(format!("vmlinuz-{}", args.kernel))
+    } else {
+        PathBuf::from(&args.kernel)
+    };
+    if !kernel.is_file() {
+        return Err(format!("kernel {} not found", kernel.display()));
+    }
+    let initrd = match &args.initrd {
+        Some(p) => p.clone(),
+        None => {
+            let out = target_dir(&root).join("bench").join("initramfs.img");
+            run_script(
+                &root,
+                "tests/initramfs/build.sh",
+                &[&out, &kernels.join("busybox")],
+            )?;
+            out
+        }
+    };
+
+    let mut peers = Vec::new();
+    for name in &args.firmware {
+        let (name, bios): (&'static str, PathBuf) = match name.as_str() {
+            "ours" => (OURS, our_image(&root, args)?),
+            "seabios" => ("SeaBIOS", "/usr/share/seabios/bios-256k.bin".into()),
+            "qboot" => ("qboot", "/usr/share/qemu/qboot.rom".into()),
+            "ovmf" => ("OVMF", "/usr/share/ovmf/OVMF.fd".into()),
+            other => {
+                return Err(format!(
+                    "unknown firmware {other:?} (ours, seabios, qboot, ovmf)"
+                ))
+            }
+        };
+        if !bios.is_file() {
+            println!("skipped: {name}: {} not found", bios.display());
+            continue;
+        }
+        peers.push(Peer {
+            name,
+            bios,
+            times: Vec::new(),
+        });
+    }
+    if peers.is_empty() {
+        return Err("no firmware to compare".into());
+    }
+
+    let accel = std::env::var("TD_SHIM_ACCEL").unwrap_or_else(|_| "tcg".into());
+    println!(
+        "bench-boot: kernel {}, initrd {}, -m {} -smp {}, accel {accel}, {} rounds, append {:?}",
+        kernel.display(),
+        initrd.display(),
+        args.memory,
+        args.smp,
+        args.rounds,
+        args.append
+    );
+    for round in 1..=args.rounds {
+        for p in &mut peers {
+            let r = Run::new(&p.bios)
+                .memory(&args.memory)
+                .smp(args.smp)
+                .arg("-kernel")
+                .arg(&kernel.to_string_lossy())
+                .arg("-initrd")
+                .arg(&initrd.to_string_lossy())
+                .arg("-append")
+                .arg(&args.append);
+            let o = boot(&r, Duration::from_secs(args.timeout))?;
+            let t = match (o.kernel, o.init, o.done) {
+                (Some(k), Some(i), true) => Some((k, i)),
+                _ => None,
+            };
+            match t {
+                Some((k, i)) => println!(
+                    "round {round} {:<15} kernel {:.3} s, init {:.3} s",
+                    p.name,
+                    k.as_secs_f64(),
+                    i.as_secs_f64()
+                ),
+                None => println!(
+                    "round {round} {:<15} FAILED ({}); last lines: {:?}",
+                    p.name, o.end, o.tail
+                ),
+            }
+            p.times.push(t);
+        }
+    }
+
+    let ours = peers.iter().find(|p| p.name == OURS);
+    let medians = |p: &Peer| {
+        let ok: Vec<(Duration, Duration)> = p.times.iter().flatten().copied().collect();
+        (
+            median(ok.iter().map(|t| t.0).collect()),
+            median(ok.iter().map(|t| t.1).collect()),
+            ok.len(),
+        )
+    };
+    let (ours_k, ours_i, _) = ours.map(medians).unwrap_or((None, None, 0));
+    println!();
+    println!(
+        "| firmware | to `{KERNEL_MARKER}` (median) | vs ours | to initramfs `{INIT_MARKER}` (median) | vs ours | ok runs |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|");
+    for p in &peers {
+        let (k, i, ok) = medians(p);
+        println!(
+            "| {} | {} | {} | {} | {} | {ok}/{} |",
+            p.name,
+            secs(k),
+            ratio(k, ours_k),
+            secs(i),
+            ratio(i, ours_i),
+            p.times.len()
+        );
+    }
+    println!();
+    println!("(ratio = that firmware's median / ours: above 1× means ours is faster)");
+    if peers.iter().any(|p| p.times.iter().any(Option::is_none)) {
+        return Err("some boots failed (see the FAILED lines above)".into());
+    }
+    Ok(())
+}
