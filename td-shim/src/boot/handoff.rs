@@ -58,44 +58,48 @@ impl Handoff {
 /// reset vector's does).
 pub unsafe fn jump(h: Handoff) -> ! {
     match h {
-        // SAFETY: forwarded to the caller; nothing after the jump runs.
         Handoff::Executable {
             entry,
             hob,
             load_base,
             stack_top,
-        } => unsafe {
-            asm!(
-                "cli",
-                "mov rsp, {stack}",
-                "push 0",
-                "jmp {entry}",
-                stack = in(reg) stack_top,
-                entry = in(reg) entry,
-                in("rdi") hob,
-                in("rcx") hob,
-                in("rsi") load_base,
-                options(noreturn)
-            )
-        },
-        // SAFETY: forwarded to the caller; nothing after the jump runs.
+        } => {
+            // SAFETY: forwarded to the caller; nothing after the jump runs.
+            unsafe {
+                asm!(
+                    "cli",
+                    "mov rsp, {stack}",
+                    "push 0",
+                    "jmp {entry}",
+                    stack = in(reg) stack_top,
+                    entry = in(reg) entry,
+                    in("rdi") hob,
+                    in("rcx") hob,
+                    in("rsi") load_base,
+                    options(noreturn)
+                )
+            }
+        }
         Handoff::Linux {
             entry,
             boot_params,
             stack_top,
-        } => unsafe {
-            asm!(
-                "cli",
-                "mov rsp, {stack}",
-                "push 0",
-                "xor ebp, ebp",
-                "jmp {entry}",
-                stack = in(reg) stack_top,
-                entry = in(reg) entry,
-                in("rsi") boot_params,
-                in("rdi") 0u64,
-                options(noreturn)
-            )
-        },
+        } => {
+            // SAFETY: forwarded to the caller; nothing after the jump runs.
+            unsafe {
+                asm!(
+                    "cli",
+                    "mov rsp, {stack}",
+                    "push 0",
+                    "xor ebp, ebp",
+                    "jmp {entry}",
+                    stack = in(reg) stack_top,
+                    entry = in(reg) entry,
+                    in("rsi") boot_params,
+                    in("rdi") 0u64,
+                    options(noreturn)
+                )
+            }
+        }
     }
 }
