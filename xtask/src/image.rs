@@ -60,7 +60,8 @@ pub struct ImageArgs {
     /// Extra cargo features for the td-shim firmware (comma separated).
     #[arg(long, value_name = "FEATURES")]
     pub features: Option<String>,
-    /// Image size in bytes (decimal or 0x hex; a multiple of 64 KiB).
+    /// Image size in bytes (decimal or 0x hex; a multiple of 64 KiB) [default: the smallest
+    /// that holds the payload; 0x160000 without one].
     #[arg(long, value_name = "BYTES", value_parser = td_shim_tools::parse_size)]
     pub image_size: Option<u64>,
 }
@@ -161,6 +162,9 @@ pub fn image(args: &ImageArgs) -> Result<PathBuf, String> {
         payload =
             Some(std::fs::read(&elf).map_err(|e| format!("cannot read {}: {e}", elf.display()))?);
     }
+    let image_size = args
+        .image_size
+        .unwrap_or_else(|| fitting_image_size(payload.as_deref(), &payload_files));
     let input = td_shim_tools::link::LinkInput {
         payload_files,
         reset_vector: std::fs::read(&rv)
@@ -168,15 +172,40 @@ pub fn image(args: &ImageArgs) -> Result<PathBuf, String> {
         shim_elf: std::fs::read(&shim)
             .map_err(|e| format!("cannot read {}: {e}", shim.display()))?,
         payload,
-        image_size: args
-            .image_size
-            .unwrap_or(td_shim::layout::DEFAULT_IMAGE_SIZE),
+        image_size,
     };
     let linked = td_shim_tools::link::link(&input).map_err(|e| e.to_string())?;
     // Through a temporary file and a rename: a failed build leaves no partial image.
     td_shim_tools::file::write_atomic(&out, &linked.image).map_err(|e| e.to_string())?;
     eprintln!("{}", linked.summary);
     Ok(out)
+}
+
+/// The smallest image (a multiple of 64 KiB) whose payload region holds the payload FV: a
+/// smaller image is less for QEMU to load and for a TDX VMM to add and measure. Without a
+/// payload that is the minimum image; a payload that fits nowhere gets the maximum, and the
+/// linker then says what does not fit.
+fn fitting_image_size(
+    payload: Option<&[u8]>,
+    files: &[(td_shim::format::guid::Guid, Vec<u8>)],
+) -> u64 {
+    use td_shim::layout::{
+        CFV_SIZE, IMAGE_SIZE_ALIGN, IMAGE_TOP_SIZE, MAX_IMAGE_SIZE, MIN_IMAGE_SIZE,
+    };
+    let min = MIN_IMAGE_SIZE.next_multiple_of(IMAGE_SIZE_ALIGN);
+    let Some(payload) = payload else { return min };
+    // FV header blob, then each file with a (large) header, section header and 8-byte alignment.
+    let per_file = 32 + 8 + 8;
+    let fv = 0x78
+        + per_file
+        + payload.len() as u64
+        + files
+            .iter()
+            .map(|(_, d)| per_file + d.len() as u64)
+            .sum::<u64>();
+    let size = (CFV_SIZE + IMAGE_TOP_SIZE + fv.next_multiple_of(0x1000))
+        .next_multiple_of(IMAGE_SIZE_ALIGN);
+    size.clamp(min, MAX_IMAGE_SIZE)
 }
 
 fn run(cmd: &mut Command, what: &str) -> Result<(), String> {

@@ -4,6 +4,7 @@
 //! `x86_64-unknown-none`, and stitches `final.bin` with the td-shim-tools linker. Other
 //! subcommands run an image in QEMU and drive the boot tests.
 
+mod bench;
 mod image;
 mod qemu;
 
@@ -27,6 +28,8 @@ enum Command {
     BootTest(qemu::BootTestArgs),
     /// Boot an image several times; report the time from QEMU start to a serial marker.
     Bench(qemu::BenchArgs),
+    /// Linux boot time of td-shim against SeaBIOS, qboot and OVMF (interleaved rounds, medians).
+    BenchBoot(bench::BenchBootArgs),
 }
 
 fn main() -> ExitCode {
@@ -38,6 +41,7 @@ fn main() -> ExitCode {
         Command::Qemu(args) => return qemu::run(&args),
         Command::BootTest(args) => qemu::boot_test(&args),
         Command::Bench(args) => qemu::bench(&args),
+        Command::BenchBoot(args) => bench::bench_boot(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
