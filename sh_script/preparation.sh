@@ -3,7 +3,8 @@
 #
 # Installs what building and boot-testing td-shim needs, and only what is missing:
 #   apt (Debian/Ubuntu): nasm, clang, llvm, lld, qemu-system-x86, binutils, python3,
-#                        busybox-static, cpio
+#                        busybox-static, cpio; ovmf, seabios, qemu-system-data (peer
+#                        firmware for the boot benchmark)
 #   rustup:              the toolchain pinned in rust-toolchain.toml, with the
 #                        x86_64-unknown-none target and the rust-src, clippy, rustfmt components
 # Safe to run repeatedly: a second run reports that everything is present and changes
@@ -48,8 +49,12 @@ declare -A present=(
     [python3]="has python3"
     [busybox-static]="has_static_busybox"
     [cpio]="has cpio"
+    # Peer firmware for `cargo xtask bench-boot` (qboot comes with qemu-system-data).
+    [ovmf]="test -f /usr/share/ovmf/OVMF.fd"
+    [seabios]="test -f /usr/share/seabios/bios-256k.bin"
+    [qemu-system-data]="test -f /usr/share/qemu/qboot.rom"
 )
-order=(nasm clang llvm lld qemu-system-x86 binutils python3 busybox-static cpio)
+order=(nasm clang llvm lld qemu-system-x86 binutils python3 busybox-static cpio ovmf seabios qemu-system-data)
 
 missing=()
 for pkg in "${order[@]}"; do

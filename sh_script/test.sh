@@ -76,5 +76,16 @@ for img in target/test-images/*.bin; do
     python3 devtools/tdvf-check.py "$img"
 done
 
+# ---- hardening checks (issue #7; owned by xtask fuzz/repro/unsafe_report) ----
+step "unsafe report: SAFETY comments, # Safety docs, parser lint headers"
+cargo xtask unsafe-report
+
+step "fuzz smoke: every td-shim/fuzz target for a few seconds (skipped without nightly)"
+cargo xtask fuzz --smoke
+
+step "reproducible build: two clones at different paths give the same final.bin"
+cargo xtask repro-check
+# ---- end of hardening checks ----
+
 echo
 echo "all checks passed"

@@ -145,7 +145,7 @@ pub type Seed = (String, Vec<u8>);
 /// Everything the seed builders may read from the build tree (paths that exist).
 #[derive(Clone, Debug, Default)]
 pub struct SeedInputs {
-    /// Linked images (small: MIN_IMAGE_SIZE) made for the seeds.
+    /// Linked images (the smallest size, about 1.4 MiB) made for the seeds.
     pub images: Vec<PathBuf>,
     /// Payload and firmware ELFs.
     pub elfs: Vec<PathBuf>,
@@ -181,6 +181,52 @@ pub fn seeds_for(target: &str, inputs: &SeedInputs) -> Vec<Seed> {
     }
 }
 
+/// Sections for a compact image of `size` bytes (a multiple of 8 KiB) that pass
+/// `metadata::validate`: the BFV is the top half, the CFV the first page, and every
+/// memory-only section type appears once.
+pub fn compact_sections(size: u64, all_types: bool) -> Vec<metadata::Section> {
+    use metadata::SectionType as T;
+    let base = td_shim::layout::FOUR_GIB - size;
+    let s = |t: T, data_offset: u64, raw: u64, addr: u64, mem: u64, attributes| metadata::Section {
+        data_offset: data_offset as u32,
+        raw_data_size: raw as u32,
+        memory_address: addr,
+        memory_data_size: mem,
+        section_type: t as u32,
+        attributes,
+    };
+    let half = size / 2;
+    let mut v = vec![
+        s(
+            T::Bfv,
+            half,
+            half,
+            base + half,
+            half,
+            metadata::ATTR_MR_EXTEND,
+        ),
+        s(T::Cfv, 0, 0x1000, base, 0x1000, 0),
+        s(T::TempMem, 0, 0, 0x10_0000, 0x10_0000, 0),
+        s(T::TdHob, 0, 0, 0x80_0000, 0x2_0000, 0),
+    ];
+    if all_types {
+        v.extend([
+            s(T::PermMem, 0, 0, 0x90_0000, 0x1000, metadata::ATTR_PAGE_AUG),
+            s(
+                T::Payload,
+                0,
+                0,
+                0x100_0000,
+                0x20_0000,
+                metadata::ATTR_MR_EXTEND,
+            ),
+            s(T::PayloadParam, 0, 0, 0x120_0000, 0x1000, 0),
+            s(T::TdInfo, half, 0x100, 0, 0, 0),
+        ]);
+    }
+    v
+}
+
 /// A tail-located descriptor in a small buffer: GUID ‖ descriptor at `at`, the OVMF table
 /// and the legacy pointer at the end, the reset code non-zero.
 fn compact_metadata(sections: &[metadata::Section], size: usize, at: usize) -> Option<Vec<u8>> {
@@ -198,23 +244,20 @@ fn metadata_seeds(inputs: &SeedInputs) -> Vec<Seed> {
         .into_iter()
         .map(|(n, b)| (format!("image-{n}"), b))
         .collect();
-    let min = td_shim::layout::MIN_IMAGE_SIZE;
-    for payload in [false, true] {
-        let sections = td_shim_tools::link::sections(min, payload);
-        if let Some(img) = compact_metadata(&sections, 0x1000, 0x100) {
-            out.push((format!("compact-payload-{payload}"), img));
+    for (name, size, all) in [
+        ("compact-minimal", 0x2000, false),
+        ("compact-all-types", 0x4000, true),
+    ] {
+        let sections = compact_sections(size as u64, all);
+        if let Some(img) = compact_metadata(&sections, size, size / 2 + 0x100) {
+            out.push((name.into(), img));
         }
     }
-    // Only the mandatory two sections (BFV + CFV), and a descriptor with a reserved type.
-    let two = &td_shim_tools::link::sections(min, false)[..2];
-    if let Some(img) = compact_metadata(two, 0x400, 0x40) {
-        out.push(("compact-two-sections".into(), img));
-    }
-    let mut odd = td_shim_tools::link::sections(min, false);
-    odd[2].section_type = 0x7F;
-    if let Some(img) = compact_metadata(&odd, 0x800, 0x80) {
-        out.push(("compact-reserved-type".into(), img));
-    }
+    // The descriptor alone at offset 0 (the target's `parse_descriptor(data, 0)` path).
+    let md = metadata::build(&compact_sections(0x2000, true));
+    let mut desc = md[16..].to_vec();
+    desc.resize(0x2000, 0);
+    out.push(("descriptor-at-0".into(), desc));
     out
 }
 
@@ -254,7 +297,11 @@ fn hob_seeds() -> Vec<Seed> {
             attributes: hob::ATTR_PRESENT | hob::ATTR_UNCACHEABLE,
             ..ram(0xFEC0_0000, 0x140_0000, hob::RESOURCE_MEMORY_MAPPED_IO)
         })
-        .resource(&ram(0x1_0000_0000, 0x4000_0000, hob::RESOURCE_MEMORY_UNACCEPTED));
+        .resource(&ram(
+            0x1_0000_0000,
+            0x4000_0000,
+            hob::RESOURCE_MEMORY_UNACCEPTED,
+        ));
     out.push((
         "td-hob".into(),
         with_base(base, b.finish(base, 0x80_0000, 0x82_0000)),
@@ -313,7 +360,9 @@ fn fv_seeds(inputs: &SeedInputs) -> Vec<Seed> {
         out.push(("payload-fv-with-files".into(), v));
     }
     let shim = [0xCCu8; 0x300];
-    if let Ok(v) = fv::build_ipl_fv(&shim, 0x2000, 0x1000) {
+    if let Ok(mut v) = fv::build_ipl_fv(&shim, 0x2000, 0x1000) {
+        // The FV runs on into the reset-vector region (the RAW file's data).
+        v.resize(0x3000, 0xF4);
         out.push(("ipl-fv".into(), v));
     }
     let cfv_files: [(Guid, &[u8]); 2] = [
@@ -551,7 +600,12 @@ pub fn acpi_loader_input(with_write_pointer: bool) -> Vec<u8> {
         add_pointer(TABLES_FILE, TABLES_FILE, f + 40, 4),
         add_pointer(TABLES_FILE, TABLES_FILE, f + 140, 8),
         add_checksum(TABLES_FILE, f + 9, f, facp.len() as u32),
-        add_checksum(TABLES_FILE, madt_at as u32 + 9, madt_at as u32, madt.len() as u32),
+        add_checksum(
+            TABLES_FILE,
+            madt_at as u32 + 9,
+            madt_at as u32,
+            madt.len() as u32,
+        ),
         add_pointer(TABLES_FILE, TABLES_FILE, x + 36, 8),
         add_pointer(TABLES_FILE, TABLES_FILE, x + 44, 8),
         add_checksum(TABLES_FILE, x + 9, x, xsdt.len() as u32),
@@ -589,8 +643,8 @@ fn target_dir() -> PathBuf {
         .unwrap_or_else(|| workspace_root().join("target"))
 }
 
-/// Builds the small images the metadata/fv seeds use (MIN_IMAGE_SIZE, with and without the
-/// example payload) and collects ELFs and kernels from the build tree. A failed build only
+/// Builds the small images the metadata/fv seeds use (the default, smallest size, with and
+/// without the example payload) and collects ELFs and kernels from the build tree. A failed build only
 /// costs those seeds (with a warning): the synthetic ones remain.
 fn collect_inputs() -> SeedInputs {
     let dir = target_dir().join("fuzz-seeds");
@@ -609,7 +663,8 @@ fn collect_inputs() -> SeedInputs {
             cmdline: None,
             log_level: LogLevel::Info,
             features: None,
-            image_size: Some(td_shim::layout::MIN_IMAGE_SIZE),
+            // The default is the smallest image that holds the payload.
+            image_size: None,
         };
         match image::image(&args) {
             Ok(p) => inputs.images.push(p),
@@ -713,9 +768,11 @@ fn tool_check() -> Result<PathBuf, String> {
         return Err("rustup not found; fuzzing needs rustup with a nightly toolchain".into());
     };
     if !succeeds(nightly(&rustup).args(["rustc", "--version"])) {
-        return Err("the nightly toolchain is not installed (libFuzzer and the sanitizers \
+        return Err(
+            "the nightly toolchain is not installed (libFuzzer and the sanitizers \
                     need it): `rustup toolchain install nightly` enables fuzzing"
-            .into());
+                .into(),
+        );
     }
     if !succeeds(nightly(&rustup).args(["cargo", "fuzz", "--version"])) {
         eprintln!("cargo-fuzz not found: cargo install cargo-fuzz --locked");
@@ -725,9 +782,11 @@ fn tool_check() -> Result<PathBuf, String> {
             .status()
             .is_ok_and(|s| s.success());
         if !ok || !succeeds(nightly(&rustup).args(["cargo", "fuzz", "--version"])) {
-            return Err("cargo-fuzz is missing and `cargo install cargo-fuzz --locked` \
+            return Err(
+                "cargo-fuzz is missing and `cargo install cargo-fuzz --locked` \
                         failed"
-                .into());
+                    .into(),
+            );
         }
     }
     Ok(rustup)
@@ -811,7 +870,10 @@ pub fn fuzz(args: &FuzzArgs) -> Result<(), String> {
         .map_err(|e| format!("cannot read {}: {e}", toml_path.display()))?;
     let all = discover_targets(&toml);
     if all.is_empty() {
-        return Err(format!("no [[bin]] fuzz targets in {}", toml_path.display()));
+        return Err(format!(
+            "no [[bin]] fuzz targets in {}",
+            toml_path.display()
+        ));
     }
     let targets: Vec<String> = if args.targets.is_empty() {
         all.clone()
@@ -878,8 +940,8 @@ pub fn fuzz(args: &FuzzArgs) -> Result<(), String> {
     for (t, n) in targets.iter().zip(seeds) {
         let log = log_dir.join(format!("{t}.log"));
         eprintln!("fuzz: {t} for {seconds} s (log: {})", log.display());
-        let out = fs::File::create(&log)
-            .map_err(|e| format!("cannot create {}: {e}", log.display()))?;
+        let out =
+            fs::File::create(&log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
         let err = out
             .try_clone()
             .map_err(|e| format!("cannot reopen {}: {e}", log.display()))?;
@@ -924,7 +986,11 @@ pub fn fuzz(args: &FuzzArgs) -> Result<(), String> {
             );
         }
         if r.stats.artifacts.is_empty() {
-            println!("{}: failed without an artifact; see {}", r.target, r.log.display());
+            println!(
+                "{}: failed without an artifact; see {}",
+                r.target,
+                r.log.display()
+            );
         }
     }
     Err(format!(
@@ -968,7 +1034,15 @@ name   =  "fv"
     fn discovers_the_real_targets() {
         let toml = fs::read_to_string(fuzz_dir().join("Cargo.toml")).unwrap();
         let t = discover_targets(&toml);
-        for want in ["metadata", "hob", "fv", "e820", "elf", "bzimage", "acpi_loader"] {
+        for want in [
+            "metadata",
+            "hob",
+            "fv",
+            "e820",
+            "elf",
+            "bzimage",
+            "acpi_loader",
+        ] {
             assert!(t.iter().any(|n| n == want), "{want} missing from {t:?}");
         }
     }
@@ -1035,7 +1109,10 @@ artifact_prefix='/w/td-shim/fuzz/artifacts/hob/'; Test unit written to /w/td-shi
                 assert_eq!(l.as_bytes().len(), list.len(), "{name}");
             }
         }
-        let payload = hob_seeds().into_iter().find(|(n, _)| n == "payload-hob").unwrap();
+        let payload = hob_seeds()
+            .into_iter()
+            .find(|(n, _)| n == "payload-hob")
+            .unwrap();
         let list = hob::parse(&payload.1[8..], 0x7F00_0000).unwrap();
         assert_eq!(list.guid_data(hob::E820_TABLE_GUID).count(), 1);
         assert_eq!(list.guid_data(hob::ACPI_TABLE_GUID).count(), 1);
@@ -1064,13 +1141,22 @@ artifact_prefix='/w/td-shim/fuzz/artifacts/hob/'; Test unit written to /w/td-shi
     }
 
     #[test]
-    fn compact_metadata_seeds_parse() {
-        for (name, seed) in metadata_seeds(&SeedInputs::default()) {
-            let md = metadata::parse_image(&seed).unwrap_or_else(|e| panic!("{name}: {e}"));
-            assert!(md.has_guid, "{name}");
-            let want = if name == "compact-two-sections" { 2 } else { 7 };
-            assert_eq!(md.sections.len(), want, "{name}");
+    fn compact_metadata_seeds_parse_and_validate() {
+        let seeds = metadata_seeds(&SeedInputs::default());
+        for (name, seed) in &seeds {
+            if name.starts_with("compact") {
+                let md = metadata::parse_image(seed).unwrap_or_else(|e| panic!("{name}: {e}"));
+                assert!(md.has_guid, "{name}");
+                let want = if name.ends_with("minimal") { 4 } else { 8 };
+                assert_eq!(md.sections.len(), want, "{name}");
+                metadata::validate(&md, seed.len() as u64)
+                    .unwrap_or_else(|e| panic!("{name}: {e}"));
+            }
         }
+        let (_, desc) = seeds.iter().find(|(n, _)| n == "descriptor-at-0").unwrap();
+        let md = metadata::parse_descriptor(desc, 0, false).unwrap();
+        assert_eq!(md.sections.len(), 8);
+        metadata::validate(&md, desc.len() as u64).unwrap();
     }
 
     #[test]
@@ -1088,7 +1174,10 @@ artifact_prefix='/w/td-shim/fuzz/artifacts/hob/'; Test unit written to /w/td-shi
         // Shortening keeps it valid and sets syssize to the kept paragraphs.
         let s = shortened_kernel(&synthetic_bzimage(0x4000), 0x100).unwrap();
         assert_eq!(s.len(), 0x1000 + 0x100);
-        assert_eq!(u32::from_le_bytes(s[0x1F4..0x1F8].try_into().unwrap()), 0x10);
+        assert_eq!(
+            u32::from_le_bytes(s[0x1F4..0x1F8].try_into().unwrap()),
+            0x10
+        );
         assert_eq!(bzimage::parse(&s).unwrap().pm_len, 0x100);
     }
 

@@ -5,8 +5,11 @@
 //! subcommands run an image in QEMU and drive the boot tests.
 
 mod bench;
+mod fuzz;
 mod image;
 mod qemu;
+mod repro;
+mod unsafe_report;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -30,6 +33,12 @@ enum Command {
     Bench(qemu::BenchArgs),
     /// Linux boot time of td-shim against SeaBIOS, qboot and OVMF (interleaved rounds, medians).
     BenchBoot(bench::BenchBootArgs),
+    /// Write seed corpora and run every cargo-fuzz target in td-shim/fuzz (needs nightly).
+    Fuzz(fuzz::FuzzArgs),
+    /// Build the image in two clones at different paths and compare them byte for byte.
+    ReproCheck(repro::ReproArgs),
+    /// Count `unsafe` per file and check SAFETY comments, # Safety docs and lint headers.
+    UnsafeReport(unsafe_report::UnsafeReportArgs),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +51,9 @@ fn main() -> ExitCode {
         Command::BootTest(args) => qemu::boot_test(&args),
         Command::Bench(args) => qemu::bench(&args),
         Command::BenchBoot(args) => bench::bench_boot(&args),
+        Command::Fuzz(args) => fuzz::fuzz(&args),
+        Command::ReproCheck(args) => repro::repro_check(&args),
+        Command::UnsafeReport(args) => unsafe_report::unsafe_report(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

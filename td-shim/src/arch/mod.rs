@@ -8,3 +8,5 @@ pub mod cpu;
 pub mod idt;
 pub mod io;
 pub mod tdcall;
+#[cfg(feature = "emulated-tdx")]
+pub mod tdx_emu;

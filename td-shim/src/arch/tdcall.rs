@@ -3,7 +3,6 @@
 //! instruction raises #UD, so only the TDX platform backend calls these, after detection.
 //! Results that come from the VMM (TDVMCALL outputs) are untrusted.
 
-use core::arch::asm;
 use core::fmt;
 
 /// TDG.VP.VMCALL.
@@ -28,7 +27,7 @@ pub const TDX_PAGE_SIZE_MISMATCH: u64 = 0xC000_0B0B_0000_0001;
 pub const TDX_OPERAND_BUSY_CLASS: u64 = 0x8000_0200;
 
 /// GPR bitmap exposed to the VMM for ordinary TDVMCALLs: R10–R15 (never RBP: NO_RBP_MOD).
-const VMCALL_EXPOSE_R10_R15: u64 = 0xFC00;
+pub const VMCALL_EXPOSE_R10_R15: u64 = 0xFC00;
 
 /// A failed TDCALL or TDVMCALL.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,30 +72,76 @@ pub struct TdInfo {
     pub vcpu_index: u32,
 }
 
+/// Registers in and out of one TDCALL (the ones the leaves we use read or write).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Regs {
+    pub rax: u64,
+    pub rcx: u64,
+    pub rdx: u64,
+    pub r8: u64,
+    pub r9: u64,
+    pub r10: u64,
+    pub r11: u64,
+    pub r12: u64,
+    pub r13: u64,
+    pub r14: u64,
+    pub r15: u64,
+}
+
+/// Executes TDCALL with `regs` (RAX = leaf) and returns the registers after it. The one
+/// place the instruction is issued; in test images built with the `emulated-tdx` feature it
+/// is replaced by the software model in `arch::tdx_emu` instead.
+///
+/// # Safety
+/// Must run inside a TD (otherwise #UD). The leaf and its operands decide what memory may
+/// change (ACCEPT zeroes a page, REPORT writes a buffer, some TDVMCALLs let the host write
+/// shared memory): the caller must own all of it.
+pub unsafe fn tdcall(regs: Regs) -> Regs {
+    #[cfg(feature = "emulated-tdx")]
+    {
+        // SAFETY: forwarded to the caller; the model honours the same contract.
+        unsafe { super::tdx_emu::tdcall(regs) }
+    }
+    #[cfg(not(feature = "emulated-tdx"))]
+    {
+        let mut out = regs;
+        // SAFETY: forwarded to the caller. RBX/RBP/RSI/RDI are never exposed by our leaves
+        // (the TDVMCALL masks used here exclude them), so the compiler's registers survive.
+        unsafe {
+            core::arch::asm!(".byte 0x66, 0x0f, 0x01, 0xcc",
+                inout("rax") out.rax, inout("rcx") out.rcx, inout("rdx") out.rdx,
+                inout("r8") out.r8, inout("r9") out.r9, inout("r10") out.r10, inout("r11") out.r11,
+                inout("r12") out.r12, inout("r13") out.r13, inout("r14") out.r14, inout("r15") out.r15,
+                options(nostack));
+        }
+        out
+    }
+}
+
 /// TDG.VP.INFO.
 ///
 /// # Safety
 /// Must run inside a TD (otherwise #UD).
 pub unsafe fn vp_info() -> Result<TdInfo, Error> {
-    let (rax, rcx, rdx, r8, r9): (u64, u64, u64, u64, u64);
-    // SAFETY: the caller guarantees we are in a TD; TDG.VP.INFO writes only registers.
-    unsafe {
-        asm!(".byte 0x66, 0x0f, 0x01, 0xcc",
-            inout("rax") TDG_VP_INFO => rax, out("rcx") rcx, out("rdx") rdx, out("r8") r8,
-            out("r9") r9, out("r10") _, out("r11") _, options(nostack));
-    }
-    if rax != 0 {
+    // SAFETY: forwarded to the caller; TDG.VP.INFO writes only registers.
+    let r = unsafe {
+        tdcall(Regs {
+            rax: TDG_VP_INFO,
+            ..Regs::default()
+        })
+    };
+    if r.rax != 0 {
         return Err(Error::Tdcall {
             leaf: TDG_VP_INFO,
-            status: rax,
+            status: r.rax,
         });
     }
     Ok(TdInfo {
-        gpaw: (rcx & 0x3F) as u8,
-        attributes: rdx,
-        num_vcpus: r8 as u32,
-        max_vcpus: (r8 >> 32) as u32,
-        vcpu_index: r9 as u32,
+        gpaw: (r.rcx & 0x3F) as u8,
+        attributes: r.rdx,
+        num_vcpus: r.r8 as u32,
+        max_vcpus: (r.r8 >> 32) as u32,
+        vcpu_index: r.r9 as u32,
     })
 }
 
@@ -106,15 +151,16 @@ pub unsafe fn vp_info() -> Result<TdInfo, Error> {
 /// # Safety
 /// Must run inside a TD. Accepting a page zeroes it: `gpa` must not hold anything in use.
 pub unsafe fn accept_page(gpa: u64, level_2m: bool) -> u64 {
-    let rax: u64;
     let rcx = (gpa & !0xFFF) | u64::from(level_2m);
-    // SAFETY: the caller guarantees we are in a TD and that the page holds nothing in use.
+    // SAFETY: forwarded to the caller.
     unsafe {
-        asm!(".byte 0x66, 0x0f, 0x01, 0xcc",
-            inout("rax") TDG_MEM_PAGE_ACCEPT => rax, in("rcx") rcx, out("rdx") _, out("r8") _,
-            options(nostack));
+        tdcall(Regs {
+            rax: TDG_MEM_PAGE_ACCEPT,
+            rcx,
+            ..Regs::default()
+        })
     }
-    rax
+    .rax
 }
 
 /// Raw TDG.VP.VMCALL with sub-function `subfunction` and arguments in R12–R15.
@@ -130,28 +176,32 @@ pub unsafe fn vmcall(
     r14: u64,
     r15: u64,
 ) -> Result<u64, Error> {
-    let (rax, r10, r11): (u64, u64, u64);
-    // SAFETY: the caller guarantees we are in a TD; only the exposed registers change.
-    unsafe {
-        asm!(".byte 0x66, 0x0f, 0x01, 0xcc",
-            inout("rax") TDG_VP_VMCALL => rax, inout("rcx") VMCALL_EXPOSE_R10_R15 => _,
-            inout("r10") 0u64 => r10, inout("r11") subfunction => r11,
-            inout("r12") r12 => _, inout("r13") r13 => _, inout("r14") r14 => _, inout("r15") r15 => _,
-            options(nostack));
-    }
-    if rax != 0 {
+    let regs = Regs {
+        rax: TDG_VP_VMCALL,
+        rcx: VMCALL_EXPOSE_R10_R15,
+        r10: 0,
+        r11: subfunction,
+        r12,
+        r13,
+        r14,
+        r15,
+        ..Regs::default()
+    };
+    // SAFETY: forwarded to the caller; only the exposed registers change.
+    let r = unsafe { tdcall(regs) };
+    if r.rax != 0 {
         return Err(Error::Tdcall {
             leaf: TDG_VP_VMCALL,
-            status: rax,
+            status: r.rax,
         });
     }
-    if r10 != 0 {
+    if r.r10 != 0 {
         return Err(Error::Vmcall {
             subfunction,
-            status: r10,
+            status: r.r10,
         });
     }
-    Ok(r11)
+    Ok(r.r11)
 }
 
 /// Port write through TDVMCALL<Instruction.IO>. `size` is 1, 2 or 4.

@@ -67,12 +67,14 @@ pub fn run(entry: EntryArgs) -> ! {
         env!("CARGO_PKG_VERSION"),
         platform.kind()
     );
+    platform::announce(platform);
     if entry.bist != 0 {
         log::warn!("built-in self-test reported {:#x}", entry.bist);
     }
     match try_boot(&entry, platform) {
         Ok(h) => {
             info!("handing off to the {} at {:#x}", h.kind(), h.entry());
+            platform.before_handoff();
             // SAFETY: `try_boot` built the hand-off from a loaded payload, its own stack and
             // HOB, and the page tables now in CR3 map all of them.
             unsafe { handoff::jump(h) }

@@ -70,6 +70,8 @@ impl Platform for LegacyVm {
         self.halt()
     }
 
+    fn before_handoff(&self) {}
+
     fn halt(&self) -> ! {
         loop {
             cpu::disable_interrupts();

@@ -97,6 +97,8 @@ pub trait Platform: Sync {
     fn fatal(&self, code: u32) -> !;
     /// Stops this CPU for good (interrupts off, halted).
     fn halt(&self) -> !;
+    /// Last words before the jump to the payload (the emulated TDX prints its RTMRs).
+    fn before_handoff(&self);
 }
 
 /// How the reset vector says the CPU started.
@@ -144,8 +146,12 @@ impl fmt::Display for DetectError {
     }
 }
 
-/// Whether CPUID leaf 0x21 sub-leaf 0 carries the "IntelTDX    " vendor string.
+/// Whether CPUID leaf 0x21 sub-leaf 0 carries the "IntelTDX    " vendor string. In test
+/// images with the emulated TDX module, the model plays that part: always TDX.
 pub fn cpuid_says_tdx() -> bool {
+    if cfg!(feature = "emulated-tdx") {
+        return true;
+    }
     if cpu::max_basic_leaf() < 0x21 {
         return false;
     }
@@ -156,6 +162,14 @@ pub fn cpuid_says_tdx() -> bool {
         && r.ecx == u32::from_le_bytes(*b"    ")
 }
 
+/// Says loudly, once the console works, when the TDX module is only the software model of a
+/// test image.
+pub fn announce(p: &dyn Platform) {
+    if cfg!(feature = "emulated-tdx") && p.kind() == PlatformKind::Tdx {
+        log::warn!("EMULATED TDX: not a real TD, nothing here is confidential or attested; test image only");
+    }
+}
+
 /// Decides the platform once. The decision rests on CPUID 0x21 (the TDX module answers it;
 /// a VMM cannot make an ordinary VM claim to be a TD that then survives TDCALLs) and must
 /// agree with the entry mode: a TD always starts in protected mode.
@@ -163,7 +177,8 @@ pub fn detect(entry_mode_raw: u64) -> Result<&'static dyn Platform, DetectError>
     let mode =
         EntryMode::from_raw(entry_mode_raw).ok_or(DetectError::UnknownEntryMode(entry_mode_raw))?;
     if cpuid_says_tdx() {
-        if mode != EntryMode::Protected {
+        // The emulated TD's bootstrap processor is an ordinary VM's CPU: it starts in real mode.
+        if mode != EntryMode::Protected && !cfg!(feature = "emulated-tdx") {
             return Err(DetectError::TdxButRealModeEntry);
         }
         let t: &'static dyn Platform = tdx::init().map_err(DetectError::VpInfo)?;

@@ -123,6 +123,11 @@ impl Platform for Tdx {
         self.halt()
     }
 
+    fn before_handoff(&self) {
+        #[cfg(feature = "emulated-tdx")]
+        crate::arch::tdx_emu::report_at_handoff();
+    }
+
     fn halt(&self) -> ! {
         loop {
             cpu::disable_interrupts();

@@ -1,0 +1,359 @@
+// SPDX-License-Identifier: BSD-2-Clause-Patent
+//! A software model of the TDX module, standing in for the TDCALL instruction in test images
+//! built with the `emulated-tdx` feature, so that every TD code path of the firmware runs in an
+//! ordinary QEMU VM. Production images never contain it (the module only exists with the
+//! feature).
+//!
+//! What it models (`../shared/spec/tdcall.md`):
+//! - TDG.VP.INFO: GPAW 48, vCPU count from QEMU fw_cfg, vCPU index = initial APIC ID;
+//! - TDG.MEM.PAGE.ACCEPT: keeps the set of accepted pages, starting with what the VMM added
+//!   (the TD HOB's accepted RAM), zeroes what it accepts, and answers with the real status
+//!   codes: TDX_PAGE_ALREADY_ACCEPTED, TDX_PAGE_SIZE_MISMATCH for a 2 MiB accept over a range
+//!   already partly accepted in 4 KiB pages (as if the host had mapped it with 4 KiB pages).
+//!   A page the firmware accepts twice is reported on the console as a double accept;
+//! - TDG.MR.RTMR.EXTEND: four SHA-384 RTMRs; TDG.MR.REPORT: a TDREPORT-shaped structure with
+//!   them; TDG.VP.VEINFO.GET: no #VE ever happens here, so it fails;
+//! - TDG.VP.VMCALL: carried out natively (port I/O, CPUID, MSRs, HLT, MMIO); MapGPA succeeds
+//!   without changing anything (no private/shared distinction exists here, so the model reports
+//!   no shared bit to strip); GetQuote is refused.
+
+use super::tdcall::{
+    Regs, TDG_MEM_PAGE_ACCEPT, TDG_VP_INFO, TDG_VP_VMCALL, TDX_PAGE_ALREADY_ACCEPTED,
+    TDX_PAGE_SIZE_MISMATCH,
+};
+use super::{cpu, io};
+use crate::format::hob;
+use crate::layout;
+use crate::logger::Console;
+use alloc::vec::Vec;
+use core::fmt::Write;
+use sha2::{Digest, Sha384};
+
+const TDG_MR_RTMR_EXTEND: u64 = 2;
+const TDG_VP_VEINFO_GET: u64 = 3;
+const TDG_MR_REPORT: u64 = 4;
+/// TDX_OPERAND_INVALID.
+const OPERAND_INVALID: u64 = 0xC000_0100_0000_0000;
+/// TDVMCALL sub-function status: invalid operand.
+const VMCALL_INVALID_OPERAND: u64 = 0x8000_0000_0000_0000;
+
+const PAGE: u64 = 0x1000;
+const SIZE_2M: u64 = 0x20_0000;
+/// The GPA width the model reports.
+pub const GPAW: u64 = 48;
+
+struct Model {
+    initialized: bool,
+    /// Accepted 4 KiB pages as sorted, merged `[start, end)` ranges.
+    accepted: Vec<(u64, u64)>,
+    /// Pages accepted through TDCALL (as opposed to added by the VMM), same form.
+    by_guest: Vec<(u64, u64)>,
+    rtmr: [[u8; 48]; 4],
+    accepts_2m: u64,
+    accepts_4k: u64,
+    double_accepts: u64,
+}
+
+static MODEL: spin::Mutex<Model> = spin::Mutex::new(Model {
+    initialized: false,
+    accepted: Vec::new(),
+    by_guest: Vec::new(),
+    rtmr: [[0; 48]; 4],
+    accepts_2m: 0,
+    accepts_4k: 0,
+    double_accepts: 0,
+});
+
+fn insert(set: &mut Vec<(u64, u64)>, start: u64, end: u64) {
+    let mut out: Vec<(u64, u64)> = Vec::with_capacity(set.len() + 1);
+    let (mut s, mut e) = (start, end);
+    let mut placed = false;
+    for &(a, b) in set.iter() {
+        if b < s {
+            out.push((a, b));
+        } else if a > e {
+            if !placed {
+                out.push((s, e));
+                placed = true;
+            }
+            out.push((a, b));
+        } else {
+            s = s.min(a);
+            e = e.max(b);
+        }
+    }
+    if !placed {
+        out.push((s, e));
+    }
+    *set = out;
+}
+
+/// Bytes of `[start, end)` covered by `set`.
+fn covered(set: &[(u64, u64)], start: u64, end: u64) -> u64 {
+    set.iter()
+        .map(|&(a, b)| b.min(end).saturating_sub(a.max(start)))
+        .sum()
+}
+
+impl Model {
+    /// The pages a TDX VMM added before the TD started: the TD HOB's accepted RAM.
+    fn init(&mut self) {
+        if self.initialized {
+            return;
+        }
+        self.initialized = true;
+        // SAFETY: the TD_HOB section is fixed early RAM written by the VMM (simulator); the
+        // model only reads it.
+        let bytes = unsafe { crate::mem::phys_slice(layout::TD_HOB_BASE, layout::TD_HOB_SIZE) };
+        if let Ok(list) = hob::parse(bytes, layout::TD_HOB_BASE) {
+            for r in list.resources() {
+                if r.resource_type == hob::RESOURCE_SYSTEM_MEMORY {
+                    if let Some(end) = r.start.checked_add(r.length) {
+                        insert(&mut self.accepted, r.start, end);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn accept(rcx: u64) -> u64 {
+    let gpa = rcx & 0x000F_FFFF_FFFF_F000;
+    let level = rcx & 0x7;
+    let size = match level {
+        0 => PAGE,
+        1 => SIZE_2M,
+        _ => return OPERAND_INVALID,
+    };
+    if gpa % size != 0 {
+        return OPERAND_INVALID;
+    }
+    let end = gpa + size;
+    {
+        let mut m = MODEL.lock();
+        m.init();
+        let done = covered(&m.accepted, gpa, end);
+        if done == size {
+            if covered(&m.by_guest, gpa, end) != 0 {
+                m.double_accepts += 1;
+                let _ = writeln!(
+                    Console,
+                    "emulated-tdx: ERROR double accept of [{gpa:#x}, {end:#x})"
+                );
+            }
+            return TDX_PAGE_ALREADY_ACCEPTED;
+        }
+        if done != 0 {
+            // Partly accepted 2 MiB: the host would have had to map it with 4 KiB pages.
+            return TDX_PAGE_SIZE_MISMATCH;
+        }
+        insert(&mut m.accepted, gpa, end);
+        insert(&mut m.by_guest, gpa, end);
+        if level == 1 {
+            m.accepts_2m += 1;
+        } else {
+            m.accepts_4k += 1;
+        }
+    }
+    // Outside the lock, so that vCPUs accepting in parallel zero in parallel.
+    // SAFETY: the page was unaccepted until now: in a real TD nothing could be in it, and the
+    // firmware only accepts ranges it does not use; the model zeroes it as the TDX module does.
+    unsafe { core::ptr::write_bytes(gpa as *mut u8, 0, size as usize) };
+    0
+}
+
+fn vp_info() -> Regs {
+    let mut cpus = [0u8; 2];
+    // SAFETY: QEMU's fw_cfg selector and data ports; reading the CPU-count item has no side
+    // effect beyond the selection.
+    unsafe {
+        io::outw(0x510, 0x05);
+        cpus[0] = io::inb(0x511);
+        cpus[1] = io::inb(0x511);
+    }
+    let n = u64::from(u16::from_le_bytes(cpus).max(1));
+    let apic_id = u64::from(cpu::cpuid(1, 0).ebx >> 24);
+    Regs {
+        rax: 0,
+        rcx: GPAW,
+        rdx: 0,
+        r8: n | (n << 32),
+        r9: apic_id,
+        ..Regs::default()
+    }
+}
+
+fn extend(rcx: u64, rdx: u64) -> u64 {
+    if rcx % 64 != 0 || rdx > 3 {
+        return OPERAND_INVALID;
+    }
+    // SAFETY: the caller of TDG.MR.RTMR.EXTEND passes the GPA of a 48-byte digest it owns; the
+    // firmware runs identity-mapped.
+    let digest = unsafe { core::slice::from_raw_parts(rcx as *const u8, 48) };
+    let mut m = MODEL.lock();
+    let i = rdx as usize;
+    let mut h = Sha384::new();
+    h.update(m.rtmr[i]);
+    h.update(digest);
+    m.rtmr[i].copy_from_slice(&h.finalize());
+    0
+}
+
+fn report(rcx: u64, rdx: u64) -> u64 {
+    if rcx % 1024 != 0 || rdx % 64 != 0 {
+        return OPERAND_INVALID;
+    }
+    // SAFETY: the caller passes a 1024-byte output buffer and 64 bytes of REPORTDATA it owns.
+    let (out, data) = unsafe {
+        (
+            core::slice::from_raw_parts_mut(rcx as *mut u8, 1024),
+            core::slice::from_raw_parts(rdx as *const u8, 64),
+        )
+    };
+    out.fill(0);
+    // REPORTMACSTRUCT: report type (TDX = 0x81) at 0, REPORTDATA at 128.
+    out[0] = 0x81;
+    out[128..192].copy_from_slice(data);
+    // TDINFO_STRUCT at 512: ATTRIBUTES, XFAM, MRTD, MRCONFIGID, MROWNER, MROWNERCONFIG, RTMR[4].
+    let m = MODEL.lock();
+    for (i, r) in m.rtmr.iter().enumerate() {
+        let at = 512 + 16 + 4 * 48 + i * 48;
+        out[at..at + 48].copy_from_slice(r);
+    }
+    0
+}
+
+/// TDG.VP.VMCALL carried out with native instructions.
+fn vmcall(mut r: Regs) -> Regs {
+    r.rax = 0;
+    r.r10 = 0;
+    match r.r11 {
+        // Instruction.IO: R12 size, R13 direction (1 = out), R14 port, R15 data.
+        30 => {
+            let port = r.r14 as u16;
+            // SAFETY: the firmware asked for this port access; natively it is what it is.
+            unsafe {
+                match (r.r13, r.r12) {
+                    (1, 1) => io::outb(port, r.r15 as u8),
+                    (1, 2) => io::outw(port, r.r15 as u16),
+                    (1, 4) => io::outl(port, r.r15 as u32),
+                    (0, 1) => r.r11 = u64::from(io::inb(port)),
+                    (0, 2) => r.r11 = u64::from(io::inw(port)),
+                    (0, 4) => r.r11 = u64::from(io::inl(port)),
+                    _ => r.r10 = VMCALL_INVALID_OPERAND,
+                }
+            }
+        }
+        // Instruction.HLT.
+        12 => cpu::hlt(),
+        // Instruction.CPUID.
+        10 => {
+            let c = cpu::cpuid(r.r12 as u32, r.r13 as u32);
+            (r.r12, r.r13, r.r14, r.r15) = (c.eax.into(), c.ebx.into(), c.ecx.into(), c.edx.into());
+        }
+        // Instruction.RDMSR / WRMSR.
+        31 => {
+            let (lo, hi): (u32, u32);
+            // SAFETY: the firmware asked to read this MSR.
+            unsafe {
+                core::arch::asm!("rdmsr", in("ecx") r.r12 as u32, out("eax") lo, out("edx") hi, options(nomem, nostack))
+            };
+            r.r11 = u64::from(lo) | (u64::from(hi) << 32);
+        }
+        32 => {
+            // SAFETY: the firmware asked to write this MSR.
+            unsafe {
+                core::arch::asm!("wrmsr", in("ecx") r.r12 as u32, in("eax") r.r13 as u32, in("edx") (r.r13 >> 32) as u32, options(nostack))
+            };
+        }
+        // #VE.RequestMMIO: R12 size, R13 direction (1 = write), R14 GPA, R15 data.
+        48 => {
+            let addr = r.r14 & !(1 << (GPAW - 1));
+            // SAFETY: the firmware asked for this device access; the address is MMIO.
+            unsafe {
+                match (r.r13, r.r12) {
+                    (1, 1) => core::ptr::write_volatile(addr as *mut u8, r.r15 as u8),
+                    (1, 2) => core::ptr::write_volatile(addr as *mut u16, r.r15 as u16),
+                    (1, 4) => core::ptr::write_volatile(addr as *mut u32, r.r15 as u32),
+                    (1, 8) => core::ptr::write_volatile(addr as *mut u64, r.r15),
+                    (0, 1) => r.r11 = u64::from(core::ptr::read_volatile(addr as *const u8)),
+                    (0, 2) => r.r11 = u64::from(core::ptr::read_volatile(addr as *const u16)),
+                    (0, 4) => r.r11 = u64::from(core::ptr::read_volatile(addr as *const u32)),
+                    (0, 8) => r.r11 = core::ptr::read_volatile(addr as *const u64),
+                    _ => r.r10 = VMCALL_INVALID_OPERAND,
+                }
+            }
+        }
+        // MapGPA: nothing to convert here.
+        0x10001 => {}
+        // ReportFatalError.
+        0x10003 => {
+            let _ = writeln!(
+                Console,
+                "emulated-tdx: ReportFatalError code {:#x}",
+                r.r12 & 0xFFFF_FFFF
+            );
+        }
+        _ => r.r10 = VMCALL_INVALID_OPERAND,
+    }
+    r
+}
+
+/// The model's TDCALL.
+///
+/// # Safety
+/// As `tdcall::tdcall`: the caller owns whatever memory the leaf touches.
+pub unsafe fn tdcall(regs: Regs) -> Regs {
+    match regs.rax & 0xFFFF {
+        TDG_VP_VMCALL => vmcall(regs),
+        TDG_VP_INFO => vp_info(),
+        TDG_MEM_PAGE_ACCEPT => Regs {
+            rax: accept(regs.rcx),
+            ..regs
+        },
+        TDG_MR_RTMR_EXTEND => Regs {
+            rax: extend(regs.rcx, regs.rdx),
+            ..regs
+        },
+        TDG_MR_REPORT => Regs {
+            rax: report(regs.rcx, regs.rdx),
+            ..regs
+        },
+        TDG_VP_VEINFO_GET => Regs {
+            rax: OPERAND_INVALID,
+            ..regs
+        },
+        _ => Regs {
+            rax: OPERAND_INVALID,
+            ..regs
+        },
+    }
+}
+
+/// The shared-bit mask the model wants OR-ed into GPAs given to the host: none, since an
+/// ordinary VM has no private/shared split (DMA must reach the real address).
+pub fn shared_mask() -> u64 {
+    0
+}
+
+/// Prints the emulated RTMRs and accept statistics (at hand-off).
+pub fn report_at_handoff() {
+    let m = MODEL.lock();
+    for (i, r) in m.rtmr.iter().enumerate() {
+        let _ = write!(Console, "emulated RTMR{i} = ");
+        for b in r {
+            let _ = write!(Console, "{b:02x}");
+        }
+        let _ = writeln!(Console);
+    }
+    let _ = writeln!(
+        Console,
+        "emulated-tdx: accept calls: {} x 2 MiB, {} x 4 KiB, {} double accepts",
+        m.accepts_2m, m.accepts_4k, m.double_accepts
+    );
+}
+
+/// The current RTMR values.
+pub fn rtmrs() -> [[u8; 48]; 4] {
+    MODEL.lock().rtmr
+}
