@@ -6,7 +6,9 @@
 
 pub mod cpu;
 pub mod idt;
+pub mod insn;
 pub mod io;
 pub mod tdcall;
+pub mod ve;
 #[cfg(feature = "emulated-tdx")]
 pub mod tdx_emu;

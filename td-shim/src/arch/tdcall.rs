@@ -16,6 +16,8 @@ pub const TDG_MEM_PAGE_ACCEPT: u64 = 6;
 pub const TDVMCALL_HLT: u64 = 12;
 /// TDVMCALL sub-function: Instruction.IO.
 pub const TDVMCALL_IO: u64 = 30;
+/// TDVMCALL sub-function: MapGPA.
+pub const TDVMCALL_MAP_GPA: u64 = 0x10001;
 /// TDVMCALL sub-function: ReportFatalError.
 pub const TDVMCALL_REPORT_FATAL_ERROR: u64 = 0x10003;
 
@@ -36,23 +38,62 @@ pub enum Error {
     Tdcall { leaf: u64, status: u64 },
     /// The VMM returned a non-zero sub-function status (R10).
     Vmcall { subfunction: u64, status: u64 },
+    /// An access size the sub-function does not take (I/O: 1, 2, 4; MMIO: 1, 2, 4, 8);
+    /// refused before the call.
+    BadSize { subfunction: u64, size: u64 },
+    /// An RTMR index above 3; refused before the call.
+    BadRtmrIndex { index: u8 },
+    /// A GPA range that is not 4 KiB aligned, is empty or wraps; refused before the call.
+    BadRange { subfunction: u64, gpa: u64, size: u64 },
+    /// MapGPA asked to retry from `resume`, which lies outside the part of
+    /// `[gpa, gpa + size)` still to do (the value comes from the untrusted VMM).
+    MapGpaResume { gpa: u64, size: u64, resume: u64 },
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Tdcall { leaf, status } => {
-                write!(f, "tdcall leaf {leaf} failed with status {status:#x}")
+                write!(f, "tdcall leaf {leaf}")?;
+                if let Some(name) = leaf_name(*leaf) {
+                    write!(f, " ({name})")?;
+                }
+                write!(f, " failed with status {status:#x}")?;
+                match tdx_status_name(*status) {
+                    Some(name) => write!(f, " ({name})"),
+                    None => Ok(()),
+                }
             }
             Error::Vmcall {
                 subfunction,
                 status,
             } => {
-                write!(
-                    f,
-                    "tdvmcall {subfunction:#x} failed with status {status:#x}"
-                )
+                write!(f, "tdvmcall {subfunction:#x}")?;
+                if let Some(name) = subfunction_name(*subfunction) {
+                    write!(f, " ({name})")?;
+                }
+                write!(f, " failed with status {status:#x}")?;
+                match vmcall_status_name(*status) {
+                    Some(name) => write!(f, " ({name})"),
+                    None => Ok(()),
+                }
             }
+            Error::BadSize { subfunction, size } => {
+                write!(f, "tdvmcall {subfunction:#x}: unsupported access size {size}")
+            }
+            Error::BadRtmrIndex { index } => write!(f, "rtmr index {index} is not 0..=3"),
+            Error::BadRange {
+                subfunction,
+                gpa,
+                size,
+            } => write!(
+                f,
+                "tdvmcall {subfunction:#x}: range at {gpa:#x} size {size:#x} is empty, wraps or is not 4 KiB aligned"
+            ),
+            Error::MapGpaResume { gpa, size, resume } => write!(
+                f,
+                "mapgpa of {gpa:#x} size {size:#x}: vmm asked to resume at {resume:#x}, outside the remaining range"
+            ),
         }
     }
 }

@@ -16,6 +16,9 @@ use crate::platform::{fw_cfg::FwCfg, legacy, Platform, PlatformKind};
 use alloc::vec::Vec;
 use log::{debug, info, warn};
 
+/// Size of the shared fw_cfg DMA bounce buffer in a TD.
+const FW_CFG_BOUNCE_SIZE: u64 = 0x20_0000;
+
 /// Largest fw_cfg `etc/e820` we read (QEMU sends a handful of entries).
 const MAX_E820_BYTES: u32 = 128 * e820::ENTRY_SIZE as u32;
 
@@ -135,7 +138,8 @@ pub fn image() -> Result<Image, Error> {
     })
 }
 
-/// The memory map from whatever the platform offers, and QEMU's fw_cfg if it is there.
+/// The memory map from whatever the platform offers (with the fixed ranges already kept out,
+/// see [`reserve_fixed`]), and QEMU's fw_cfg if it is there.
 pub fn memory_map<'p>(
     p: &'p dyn Platform,
     image: &Image,
@@ -144,11 +148,32 @@ pub fn memory_map<'p>(
     match p.kind() {
         PlatformKind::LegacyVm => {
             let fw = FwCfg::probe(p)?.ok_or(Error::NoMemoryMap)?;
-            let map = legacy_map(&fw)?;
+            let mut map = legacy_map(&fw)?;
+            reserve_fixed(&mut map)?;
             Ok((map, Some(fw)))
         }
-        // fw_cfg in a TD needs shared memory for DMA (issue #4).
-        PlatformKind::Tdx => Ok((td_map(p, image, entry)?, None)),
+        PlatformKind::Tdx => {
+            let mut map = td_map(p, image, entry)?;
+            reserve_fixed(&mut map)?;
+            // QEMU's fw_cfg works in a TD too (through TDVMCALL port I/O); its DMA can only
+            // reach shared memory, so bulk reads go through a shared bounce buffer, kept out of
+            // the OS's RAM afterwards (E820 reserved).
+            let fw = match FwCfg::probe(p)? {
+                Some(mut fw) => {
+                    if fw.has_dma() {
+                        let at =
+                            map.allocate(FW_CFG_BOUNCE_SIZE, PAGE_SIZE, FOUR_GIB, Usage::Firmware)?;
+                        // SAFETY: just allocated from accepted RAM; nothing private goes there.
+                        let mask = unsafe { p.share(at, FW_CFG_BOUNCE_SIZE) }?;
+                        // SAFETY: shared, identity-mapped, reserved for this buffer alone.
+                        unsafe { fw.use_bounce_buffer(at, FW_CFG_BOUNCE_SIZE, mask) };
+                    }
+                    Some(fw)
+                }
+                None => None,
+            };
+            Ok((map, fw))
+        }
     }
 }
 

@@ -97,7 +97,6 @@ fn try_boot(entry: &EntryArgs, p: &dyn Platform) -> Result<Handoff, Error> {
         image.metadata.sections.len()
     );
     let (mut map, fw) = inputs::memory_map(p, &image, entry)?;
-    inputs::reserve_fixed(&mut map)?;
     info!(
         "memory: {} MiB of ram, highest end {:#x}, {} vcpus",
         ram_mib(&map),

@@ -134,7 +134,20 @@ pub struct FwCfg<'p> {
     platform: &'p dyn Platform,
     dma: bool,
     files: Vec<File>,
+    bounce: Option<Bounce>,
 }
+
+/// A DMA buffer the host can see (shared memory in a TD): the request block sits in its
+/// first 64 bytes, data goes through the rest and is copied to its destination.
+#[derive(Clone, Copy, Debug)]
+struct Bounce {
+    addr: u64,
+    len: u64,
+    /// OR-ed into addresses given to the device (the TD shared bit).
+    mask: u64,
+}
+
+const BOUNCE_HEADER: u64 = 64;
 
 #[repr(C)]
 struct DmaAccess {
@@ -151,6 +164,7 @@ impl<'p> FwCfg<'p> {
             platform,
             dma: false,
             files: Vec::new(),
+            bounce: None,
         };
         dev.select(KEY_SIGNATURE);
         dev.read_port(&mut sig);
@@ -169,9 +183,23 @@ impl<'p> FwCfg<'p> {
             return Err(Error::TooManyFiles { count: n });
         }
         let mut dir = alloc::vec![0u8; 4 + n as usize * DIR_ENTRY_SIZE];
-        dev.read_item(KEY_FILE_DIR, &mut dir)?;
+        // Port I/O: DMA may need a bounce buffer (in a TD) that is not set up yet.
+        dev.select(KEY_FILE_DIR);
+        dev.read_port(&mut dir);
         dev.files = parse_directory(&dir)?;
         Ok(Some(dev))
+    }
+
+    /// Routes DMA through `[addr, addr + len)`, which the host can access at `addr | mask`
+    /// (needed in a TD, where the device cannot write private memory).
+    ///
+    /// # Safety
+    /// The range must be identity-mapped RAM shared with the host, used by nothing else, for
+    /// as long as this device is used.
+    pub unsafe fn use_bounce_buffer(&mut self, addr: u64, len: u64, mask: u64) {
+        if len > BOUNCE_HEADER {
+            self.bounce = Some(Bounce { addr, len, mask });
+        }
     }
 
     /// The platform this device is reached through.
@@ -235,15 +263,40 @@ impl<'p> FwCfg<'p> {
                 buffer: end as usize,
             });
         }
+        let mut buf = [0u8; 8];
+        let len = bytes.len().min(8);
+        buf[..len].copy_from_slice(&bytes[..len]);
+        let skip_control = (DMA_CTL_SELECT | DMA_CTL_SKIP | (u32::from(file.select) << 16)).to_be();
+        if let Some(b) = self.bounce {
+            // In a TD the device reaches only shared memory: request block and data both go
+            // through the bounce buffer.
+            // SAFETY: the bounce buffer is ours and shared (see `use_bounce_buffer`).
+            let (access, data) = unsafe {
+                (
+                    &mut *(b.addr as *mut DmaAccess),
+                    core::slice::from_raw_parts_mut((b.addr + BOUNCE_HEADER) as *mut u8, 8),
+                )
+            };
+            *access = DmaAccess {
+                control: skip_control,
+                length: offset.to_be(),
+                address: 0,
+            };
+            self.dma_transfer_at(access, b.addr | b.mask, file.select)?;
+            data.copy_from_slice(&buf);
+            *access = DmaAccess {
+                control: DMA_CTL_WRITE.to_be(),
+                length: (len as u32).to_be(),
+                address: ((b.addr + BOUNCE_HEADER) | b.mask).to_be(),
+            };
+            return self.dma_transfer_at(access, b.addr | b.mask, file.select);
+        }
         let skip = DmaAccess {
-            control: (DMA_CTL_SELECT | DMA_CTL_SKIP | (u32::from(file.select) << 16)).to_be(),
+            control: skip_control,
             length: offset.to_be(),
             address: 0,
         };
         self.dma_transfer(&skip, file.select)?;
-        let mut buf = [0u8; 8];
-        let len = bytes.len().min(8);
-        buf[..len].copy_from_slice(&bytes[..len]);
         let write = DmaAccess {
             control: DMA_CTL_WRITE.to_be(),
             length: (len as u32).to_be(),
@@ -252,9 +305,41 @@ impl<'p> FwCfg<'p> {
         self.dma_transfer(&write, file.select)
     }
 
+    /// DMA through the shared bounce buffer, then copy to `dest`.
+    fn read_item_bounced(&self, key: u16, dest: &mut [u8], b: Bounce) -> Result<(), Error> {
+        let room = (b.len - BOUNCE_HEADER) as usize;
+        let mut first = true;
+        for chunk in dest.chunks_mut(room) {
+            let mut control = DMA_CTL_READ;
+            if first {
+                control |= DMA_CTL_SELECT | (u32::from(key) << 16);
+                first = false;
+            }
+            // SAFETY: the bounce buffer is ours and shared (see `use_bounce_buffer`); its first
+            // 64 bytes hold the request, the rest the data.
+            let access = unsafe { &mut *(b.addr as *mut DmaAccess) };
+            *access = DmaAccess {
+                control: control.to_be(),
+                length: (chunk.len() as u32).to_be(),
+                address: ((b.addr + BOUNCE_HEADER) | b.mask).to_be(),
+            };
+            self.dma_transfer_at(access, b.addr | b.mask, key)?;
+            // SAFETY: as above; the device finished writing `chunk.len()` bytes there.
+            let data = unsafe {
+                core::slice::from_raw_parts((b.addr + BOUNCE_HEADER) as *const u8, chunk.len())
+            };
+            chunk.copy_from_slice(data);
+        }
+        Ok(())
+    }
+
     /// Starts one DMA request and waits for the device to finish it.
     fn dma_transfer(&self, access: &DmaAccess, select: u16) -> Result<(), Error> {
-        let addr = access as *const DmaAccess as u64;
+        self.dma_transfer_at(access, access as *const DmaAccess as u64, select)
+    }
+
+    /// As `dma_transfer`, telling the device the request block is at `addr`.
+    fn dma_transfer_at(&self, access: &DmaAccess, addr: u64, select: u16) -> Result<(), Error> {
         fence(Ordering::SeqCst);
         // SAFETY: the DMA registers take the physical address of `access` (the firmware runs
         // identity-mapped); the device touches only the buffer `access` names and
@@ -302,6 +387,9 @@ impl<'p> FwCfg<'p> {
             self.select(key);
             self.read_port(dest);
             return Ok(());
+        }
+        if let Some(b) = self.bounce {
+            return self.read_item_bounced(key, dest, b);
         }
         // Transfers are bounded to u32 per request; larger reads continue without re-selecting.
         let mut first = true;

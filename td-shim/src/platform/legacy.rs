@@ -72,6 +72,10 @@ impl Platform for LegacyVm {
 
     fn before_handoff(&self) {}
 
+    unsafe fn share(&self, _start: u64, _len: u64) -> Result<u64, Error> {
+        Ok(0)
+    }
+
     fn halt(&self) -> ! {
         loop {
             cpu::disable_interrupts();

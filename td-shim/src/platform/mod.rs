@@ -97,6 +97,13 @@ pub trait Platform: Sync {
     fn fatal(&self, code: u32) -> !;
     /// Stops this CPU for good (interrupts off, halted).
     fn halt(&self) -> !;
+    /// Makes `[start, start + len)` (page aligned, accepted RAM) visible to the host, e.g. as
+    /// a DMA buffer, and returns the mask to OR into addresses handed to the host (TD: MapGPA
+    /// to shared, the shared bit; legacy VM: nothing to do, 0). The range stays shared.
+    ///
+    /// # Safety
+    /// The host may read and write the range from now on: it must hold nothing private.
+    unsafe fn share(&self, start: u64, len: u64) -> Result<u64, Error>;
     /// Last words before the jump to the payload (the emulated TDX prints its RTMRs).
     fn before_handoff(&self);
 }

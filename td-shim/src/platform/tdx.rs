@@ -35,6 +35,19 @@ impl Tdx {
         self.info
     }
 
+    /// The shared bit (bit GPAW − 1) as a mask; 0 under the emulated TDX module, where an
+    /// ordinary VM has no private/shared split and DMA must use the real address.
+    pub fn shared_mask(&self) -> u64 {
+        #[cfg(feature = "emulated-tdx")]
+        {
+            crate::arch::tdx_emu::shared_mask()
+        }
+        #[cfg(not(feature = "emulated-tdx"))]
+        {
+            1u64 << (u32::from(self.info.gpaw.clamp(48, 52)) - 1)
+        }
+    }
+
     /// Accepts one page, retrying while the TDX module reports the operand busy.
     /// Returns the final status.
     ///
@@ -121,6 +134,13 @@ impl Platform for Tdx {
         // SAFETY: we are in a TD; ReportFatalError shares no memory.
         let _ = unsafe { tdcall::report_fatal_error(code) };
         self.halt()
+    }
+
+    unsafe fn share(&self, start: u64, len: u64) -> Result<u64, Error> {
+        let mask = self.shared_mask();
+        // SAFETY: forwarded to the caller: the range holds nothing private.
+        unsafe { tdcall::vmcall(tdcall::TDVMCALL_MAP_GPA, start | mask, len, 0, 0) }?;
+        Ok(mask)
     }
 
     fn before_handoff(&self) {
