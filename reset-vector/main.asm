@@ -87,8 +87,41 @@ pd:
 %endif
 
 ; ---------------------------------------------------------------------------------------
-; Page 6: GDT and the 32-/64-bit code.
+; Page 6: (emulated-TDX test images: the AP start-up entry), GDT and the 32-/64-bit code.
 ; ---------------------------------------------------------------------------------------
+%ifdef EMULATED_TDX
+; TEST IMAGES ONLY. In a TD every vCPU starts at the reset vector in 32-bit mode. An ordinary
+; VM starts only the BSP, so the emulated TD's BSP sends INIT-SIPI with vector 0xFE to the
+; others: they start in real mode at 0xFE000, which QEMU maps to this page of the image (the
+; ISA BIOS alias of the image's last 128 KiB). Here they get the state a TD vCPU starts with
+; (EFER.LME/NXE, EBX = GPAW, ESI = vCPU index, ECX = TD HOB GPA) and join the TD entry.
+    bits 16
+ap_sipi_entry:
+    cli
+    o32 lgdt [cs:gdtr - ap_sipi_entry]
+    mov eax, cr0
+    or eax, CR0_PE
+    mov cr0, eax
+    jmp dword SEL_CODE32:ap_sipi32
+    bits 32
+ap_sipi32:
+    mov ax, SEL_DATA
+    mov ds, ax
+    mov es, ax
+    mov ss, ax
+    mov ecx, MSR_EFER         ; EFER = LME | NXE, as the TDX module presets it
+    rdmsr
+    or eax, EFER_LME | EFER_NXE
+    wrmsr
+    mov eax, 1
+    cpuid
+    shr ebx, 24               ; initial APIC ID = vCPU index
+    mov esi, ebx
+    mov ebx, 48               ; GPAW
+    mov ecx, TD_HOB_BASE
+    jmp protected_entry
+%endif
+
     align 16
 gdt:
     dq 0                      ; 0x00 null
@@ -171,14 +204,12 @@ long_mode:
     mov fs, ax
     mov gs, ax
     ; Only the bootstrap processor goes on. In a TD that is vCPU index 0 (all 32 bits of ESI
-    ; compared, not just the low byte); the others wait here until the AP code exists.
+    ; compared, not just the low byte); the others go to the mailbox loop below.
     cmp edi, ENTRY_MODE_PROTECTED
     jne .bsp
     test esi, esi
     jz .bsp
-.ap_park:
-    pause
-    jmp .ap_park
+    jmp ap_mailbox_loop
 
 .bsp:
     mov rsp, TEMP_STACK_TOP
@@ -232,6 +263,49 @@ long_mode:
 .spin:
     pause
     jmp .spin
+
+; Application processors of a TD wait here (ESI = vCPU index) for the bootstrap processor's
+; commands in the early mailbox (../shared/spec/mp-wakeup.md §3, phase 1):
+;   [+0x000] u16 Command   [+0x004] u32 target vCPU index (0xFFFFFFFF = acknowledged)
+;   [+0x008] u64 WakeupVector   [+0x800] u64 FwArgs[0..3]   [+0x900] u32 arrival count
+; Commands: 3 = AssignWork (call WakeupVector(RDI = vCPU index, RSI = FwArgs[1]) on the stack
+; FwArgs[0], then wait again), 1 = Wakeup (jump to WakeupVector with RBX = FwArgs[0], the
+; relocated mailbox), anything else = check-in (acknowledge only). Parameters are read before
+; the acknowledgement, which frees the mailbox for the next command.
+ap_mailbox_loop:
+    mov rbx, MAILBOX_BASE
+    lock inc dword [rbx + 0x900]
+.wait:
+    pause
+    mov eax, [rbx + 4]
+    cmp eax, esi
+    jne .wait
+    movzx eax, word [rbx]
+    cmp eax, 3
+    je .work
+    cmp eax, 1
+    je .relocate
+    mov dword [rbx + 4], 0xFFFFFFFF
+    jmp .wait
+.work:
+    mov rax, [rbx + 8]
+    mov rsp, [rbx + 0x800]
+    mov rdi, rsi
+    mov rsi, [rbx + 0x808]
+    mov dword [rbx + 4], 0xFFFFFFFF
+    push rdi                  ; keep the vCPU index; two pushes keep the call 16-byte aligned
+    push rdi
+    call rax
+    pop rsi
+    pop rsi
+    mov rbx, MAILBOX_BASE
+    jmp .wait
+.relocate:
+    mov rax, [rbx + 8]
+    mov rcx, [rbx + 0x800]
+    mov dword [rbx + 4], 0xFFFFFFFF
+    mov rbx, rcx
+    jmp rax
 
 ; ---------------------------------------------------------------------------------------
 ; Last page: real-mode code, then the image tail.

@@ -204,7 +204,7 @@ const _: () = {
 pub fn render_nasm_include() -> alloc::string::String {
     use core::fmt::Write;
     let mut s = alloc::string::String::new();
-    let items: [(&str, u64); 18] = [
+    let items: [(&str, u64); 19] = [
         ("RESET_VECTOR_BASE", RESET_VECTOR_BASE),
         ("RESET_VECTOR_SIZE", RESET_VECTOR_SIZE),
         ("RESET_PAGE_TABLE_PAGES", RESET_PAGE_TABLE_PAGES),
@@ -217,6 +217,7 @@ pub fn render_nasm_include() -> alloc::string::String {
         ("TEMP_STACK_BASE", TEMP_STACK_BASE),
         ("TEMP_STACK_TOP", TEMP_STACK_TOP),
         ("MAILBOX_BASE", MAILBOX_BASE),
+        ("TD_HOB_BASE", TD_HOB_BASE),
         ("SEL_CODE32", SEL_CODE32 as u64),
         ("SEL_CODE64", SEL_CODE64 as u64),
         ("SEL_DATA", SEL_DATA as u64),

@@ -64,6 +64,11 @@ pub struct ImageArgs {
     /// that holds the payload; 0x160000 without one].
     #[arg(long, value_name = "BYTES", value_parser = td_shim_tools::parse_size)]
     pub image_size: Option<u64>,
+    /// TEST IMAGES ONLY: build the firmware with the `emulated-tdx` feature (TDCALL becomes a
+    /// software model; boot it with `cargo xtask emu-run`) [default output:
+    /// target/<debug|release>/final-emulated-tdx.bin].
+    #[arg(long)]
+    pub emulated_tdx: bool,
 }
 
 /// The workspace root (xtask lives one level below it).
@@ -107,7 +112,14 @@ pub fn image(args: &ImageArgs) -> Result<PathBuf, String> {
     let out = args
         .output
         .clone()
-        .unwrap_or_else(|| target_dir().join(profile).join("final.bin"));
+        .unwrap_or_else(|| {
+            let name = if args.emulated_tdx {
+                "final-emulated-tdx.bin"
+            } else {
+                "final.bin"
+            };
+            target_dir().join(profile).join(name)
+        });
 
     // Read the payload first: a missing file should fail before minutes of building.
     let mut payload = match &args.payload {
@@ -155,7 +167,9 @@ pub fn image(args: &ImageArgs) -> Result<PathBuf, String> {
             payload_files.push((td_shim::format::fv::PAYLOAD_CMDLINE_FILE_NAME, data));
         }
     }
-    let rv = build_reset_vector(profile)?;
+    // Test images with the emulated TDX module also get the AP start-up code in the reset vector.
+    let emulated = args.emulated_tdx || args.features.as_deref().unwrap_or("").split(',').any(|f| f.trim() == "emulated-tdx");
+    let rv = build_reset_vector(profile, emulated)?;
     let shim = build_firmware(args)?;
     if args.example_payload {
         let elf = build_example_payload(args.release)?;
@@ -219,9 +233,11 @@ fn run(cmd: &mut Command, what: &str) -> Result<(), String> {
     }
 }
 
-fn build_reset_vector(profile: &str) -> Result<PathBuf, String> {
+fn build_reset_vector(profile: &str, emulated_tdx: bool) -> Result<PathBuf, String> {
     let nasm = which("nasm").ok_or("nasm not found: install it (sh_script/preparation.sh does)")?;
-    let dir = target_dir().join(profile).join("reset-vector");
+    let dir = target_dir()
+        .join(profile)
+        .join(if emulated_tdx { "reset-vector-emulated-tdx" } else { "reset-vector" });
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     std::fs::write(
         dir.join("layout.inc"),
@@ -236,6 +252,7 @@ fn build_reset_vector(profile: &str) -> Result<PathBuf, String> {
         Command::new(nasm)
             .arg("-f")
             .arg("bin")
+            .args(emulated_tdx.then_some("-DEMULATED_TDX"))
             .arg("-I")
             .arg(include)
             .arg("-o")
@@ -284,6 +301,9 @@ fn build_firmware(args: &ImageArgs) -> Result<PathBuf, String> {
     )];
     if let Some(f) = &args.features {
         features.extend(f.split(',').filter(|s| !s.is_empty()).map(str::to_string));
+    }
+    if args.emulated_tdx {
+        features.push("emulated-tdx".into());
     }
     let mut c = cargo();
     c.args([

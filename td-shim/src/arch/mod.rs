@@ -4,6 +4,7 @@
 //! when to use them. Compiled for x86-64 only (the host is x86-64 too, so the library still
 //! builds and its pure parts test there).
 
+pub mod ap;
 pub mod cpu;
 pub mod idt;
 pub mod insn;

@@ -123,10 +123,15 @@ pub fn load_qemu(fw: &FwCfg<'_>, map: &mut MemoryMap) -> Result<Option<Tables>, 
     Ok(Some(Tables { rsdp }))
 }
 
-/// Builds a minimal RSDP + XSDT + MADT for `vcpus` CPUs (APIC IDs 0..vcpus).
-pub fn build_minimal(vcpus: u32, map: &mut MemoryMap) -> Result<Tables, Error> {
+/// Builds a minimal RSDP + XSDT + MADT for `vcpus` CPUs (APIC IDs 0..vcpus), with a
+/// Multiprocessor Wakeup structure when the APs wait in `os_mailbox`.
+pub fn build_minimal(
+    vcpus: u32,
+    os_mailbox: Option<u64>,
+    map: &mut MemoryMap,
+) -> Result<Tables, Error> {
     let ids: Vec<u32> = (0..vcpus.max(1)).collect();
-    let madt = acpi::build_madt(&ids, None);
+    let madt = acpi::build_madt(&ids, os_mailbox);
     let base = map.allocate(0x1000 + madt.len() as u64, 0x1000, FOUR_GIB, Usage::Acpi)?;
     let madt_at = base + 0x100;
     let xsdt = acpi::build_xsdt(&[madt_at]);
@@ -145,4 +150,81 @@ pub fn build_minimal(vcpus: u32, map: &mut MemoryMap) -> Result<Tables, Error> {
         base
     );
     Ok(Tables { rsdp: base })
+}
+
+/// Replaces the MADT that QEMU's tables reach from `rsdp` with a copy carrying a
+/// Multiprocessor Wakeup structure for `mailbox` (the root table's entry is repointed and
+/// its checksum fixed). Works with an RSDT (RSDP revision 0) or an XSDT.
+pub fn add_mp_wakeup(rsdp: u64, mailbox: u64, map: &mut MemoryMap) -> Result<(), Error> {
+    let bad = Error::Image("qemu acpi tables: cannot find the madt to add the mp wakeup structure");
+    // SAFETY: the RSDP and the tables it reaches were loaded by `load_qemu` into our ACPI
+    // region (identity-mapped RAM); every address read below is bounds-checked against the
+    // table lengths before use.
+    let rsdp_bytes = unsafe { mem::phys_slice(rsdp, 36) };
+    if !rsdp_bytes.starts_with(b"RSD PTR ") {
+        return Err(bad);
+    }
+    let revision = rsdp_bytes[15];
+    let (root, entry_size) = if revision >= 2 {
+        (
+            u64::from_le_bytes(rsdp_bytes[24..32].try_into().expect("8 bytes")),
+            8usize,
+        )
+    } else {
+        (
+            u64::from(u32::from_le_bytes(
+                rsdp_bytes[16..20].try_into().expect("4 bytes"),
+            )),
+            4usize,
+        )
+    };
+    // SAFETY: as above; the header is read first, then the length it states.
+    let header = unsafe { mem::phys_slice(root, 36) };
+    let root_len = u32::from_le_bytes(header[4..8].try_into().expect("4 bytes")) as usize;
+    if !(36..=0x1_0000).contains(&root_len) {
+        return Err(bad);
+    }
+    // SAFETY: as above, for the whole root table, which we patch in place.
+    let root_table = unsafe { mem::phys_slice_mut(root, root_len as u64) };
+    let mut found = None;
+    for (i, e) in root_table[36..].chunks_exact(entry_size).enumerate() {
+        let addr = if entry_size == 8 {
+            u64::from_le_bytes(e.try_into().expect("8 bytes"))
+        } else {
+            u64::from(u32::from_le_bytes(e.try_into().expect("4 bytes")))
+        };
+        // SAFETY: as above (a table header inside the loaded tables).
+        if unsafe { mem::phys_slice(addr, 4) } == b"APIC" {
+            found = Some((i, addr));
+            break;
+        }
+    }
+    let (index, madt_addr) = found.ok_or(bad)?;
+    // SAFETY: as above.
+    let madt_len = u32::from_le_bytes(
+        unsafe { mem::phys_slice(madt_addr + 4, 4) }
+            .try_into()
+            .expect("4 bytes"),
+    );
+    if !(44..=0x1_0000).contains(&madt_len) {
+        return Err(bad);
+    }
+    // SAFETY: as above.
+    let madt = unsafe { mem::phys_slice(madt_addr, u64::from(madt_len)) };
+    let new_madt = acpi::append_mp_wakeup(madt, mailbox)?;
+    let limit = if entry_size == 4 {
+        FOUR_GIB
+    } else {
+        map.ram_end()
+    };
+    let at = map.allocate(new_madt.len() as u64, 0x1000, limit, Usage::Acpi)?;
+    // SAFETY: just allocated for the new MADT.
+    unsafe { mem::phys_slice_mut(at, new_madt.len() as u64) }.copy_from_slice(&new_madt);
+    let slot = &mut root_table[36 + index * entry_size..36 + (index + 1) * entry_size];
+    slot.copy_from_slice(&at.to_le_bytes()[..entry_size]);
+    acpi::fix_table_checksum(root_table)?;
+    // (Linux clears MailBoxAddress in this MADT once it has read it, to keep a kexec'd kernel
+    // away from the mailbox, and then reports a bad checksum: expected, not ours.)
+    info!("acpi: madt with mp wakeup (mailbox {mailbox:#x}) at {at:#x}");
+    Ok(())
 }

@@ -49,10 +49,14 @@ pub struct Prepared {
 }
 
 /// Loads kernel, initrd and command line, and the ACPI tables.
+///
+/// `os_mailbox`: where a TD's APs will wait for the OS; the MADT gets a Multiprocessor
+/// Wakeup structure pointing there.
 pub fn prepare(
     src: Source,
     fw: Option<&FwCfg<'_>>,
     vcpus: u32,
+    os_mailbox: Option<u64>,
     map: &mut MemoryMap,
 ) -> Result<Prepared, Error> {
     // 1. The setup part, and the length of the protected-mode part.
@@ -174,13 +178,20 @@ pub fn prepare(
     };
 
     // 5. ACPI: QEMU's tables when it has them, else our minimal set.
-    let rsdp = match fw {
-        Some(fw) => match acpi::load_qemu(fw, map)? {
-            Some(t) => Some(t.rsdp),
-            None => Some(acpi::build_minimal(vcpus, map)?.rsdp),
-        },
-        None => Some(acpi::build_minimal(vcpus, map)?.rsdp),
+    let qemu = match fw {
+        Some(fw) => acpi::load_qemu(fw, map)?,
+        None => None,
     };
+    let rsdp = match qemu {
+        Some(t) => {
+            if let Some(mailbox) = os_mailbox {
+                acpi::add_mp_wakeup(t.rsdp, mailbox, map)?;
+            }
+            t.rsdp
+        }
+        None => acpi::build_minimal(vcpus, os_mailbox, map)?.rsdp,
+    };
+    let rsdp = Some(rsdp);
 
     // 6. Command line and zero page, kept (E820 ACPI) until the kernel has copied them.
     let cmdline_addr = map.allocate(cmdline_len as u64 + 1, 0x1000, FOUR_GIB, Usage::Tables)?;

@@ -16,7 +16,7 @@ use crate::layout::{self, FOUR_GIB, PAGE_SIZE};
 use crate::loader::elf;
 use crate::logger::{self, Console};
 use crate::mem::{self, map::Usage, paging};
-use crate::platform::{self, Platform};
+use crate::platform::{self, Platform, PlatformKind};
 use core::fmt::Write;
 use handoff::Handoff;
 use log::{debug, error, info};
@@ -124,11 +124,22 @@ fn try_boot(entry: &EntryArgs, p: &dyn Platform) -> Result<Handoff, Error> {
         },
     };
 
+    // In a TD the firmware holds the APs: they go to a mailbox in reserved memory that the
+    // MADT announces (ACPI Multiprocessor Wakeup).
+    let os_mailbox = match p.kind() {
+        PlatformKind::Tdx => Some(map.allocate(0x2000, PAGE_SIZE, FOUR_GIB, Usage::Mailbox)?),
+        PlatformKind::LegacyVm => None,
+    };
+
     let prepared = match target {
         Target::Elf(bytes) => Prepared::Elf(load_elf(bytes, &mut map)?),
-        Target::Linux(src) => {
-            Prepared::Linux(linux::prepare(src, fw.as_ref(), p.vcpu_count(), &mut map)?)
-        }
+        Target::Linux(src) => Prepared::Linux(linux::prepare(
+            src,
+            fw.as_ref(),
+            p.vcpu_count(),
+            os_mailbox,
+            &mut map,
+        )?),
     };
 
     // A stack for the payload (Linux uses it only until it sets up its own), guard page below.
@@ -164,6 +175,10 @@ fn try_boot(entry: &EntryArgs, p: &dyn Platform) -> Result<Handoff, Error> {
     // SAFETY: the new tables identity-map [0, map_end) which holds all RAM and the image,
     // i.e. this code, the stack (minus its guard page), the heap, the IDT and the payload.
     unsafe { cpu::write_cr3(root) };
+
+    if let Some(mailbox) = os_mailbox {
+        p.park_aps(mailbox)?;
+    }
 
     // Hand-off data last, so that its memory view shows every region above.
     match prepared {

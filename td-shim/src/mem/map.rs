@@ -48,6 +48,8 @@ pub enum Usage {
     Initrd,
     /// ACPI tables.
     Acpi,
+    /// The mailbox (and loop code) where a TD's APs wait for the OS: ACPI NVS.
+    Mailbox,
 }
 
 impl Kind {
@@ -59,6 +61,7 @@ impl Kind {
             Kind::Reserved => e820::E820_RESERVED,
             Kind::Used(Usage::Tables | Usage::Acpi) => e820::E820_ACPI,
             Kind::Used(Usage::Kernel | Usage::Initrd) => e820::E820_RAM,
+            Kind::Used(Usage::Mailbox) => e820::E820_NVS,
             Kind::Used(_) => e820::E820_RESERVED,
         }
     }

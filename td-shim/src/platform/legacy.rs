@@ -70,6 +70,11 @@ impl Platform for LegacyVm {
         self.halt()
     }
 
+    fn park_aps(&self, _mailbox: u64) -> Result<(), Error> {
+        // The VM's own APs are still in their reset state; the OS starts them with INIT-SIPI.
+        Ok(())
+    }
+
     fn before_handoff(&self) {}
 
     unsafe fn share(&self, _start: u64, _len: u64) -> Result<u64, Error> {

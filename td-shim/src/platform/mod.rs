@@ -48,6 +48,8 @@ pub enum Error {
     Accept { gpa: u64, status: u64 },
     /// The range given to accept is not 4 KiB aligned or wraps.
     BadRange { start: u64, end: u64 },
+    /// An application processor did not answer through the mailbox.
+    ApTimeout { vcpu: u32 },
 }
 
 impl fmt::Display for Error {
@@ -59,6 +61,9 @@ impl fmt::Display for Error {
             }
             Error::BadRange { start, end } => {
                 write!(f, "range [{start:#x}, {end:#x}) is not page aligned")
+            }
+            Error::ApTimeout { vcpu } => {
+                write!(f, "vcpu {vcpu} did not answer through the mailbox")
             }
         }
     }
@@ -104,6 +109,10 @@ pub trait Platform: Sync {
     /// # Safety
     /// The host may read and write the range from now on: it must hold nothing private.
     unsafe fn share(&self, start: u64, len: u64) -> Result<u64, Error>;
+    /// Moves the application processors (if the firmware holds any) into the loop of the OS
+    /// mailbox at `mailbox` (8 KiB reserved: mailbox page + loop code), which the MADT's
+    /// Multiprocessor Wakeup structure announces.
+    fn park_aps(&self, mailbox: u64) -> Result<(), Error>;
     /// Last words before the jump to the payload (the emulated TDX prints its RTMRs).
     fn before_handoff(&self);
 }
