@@ -101,6 +101,26 @@ td_shim_exception_common:
     mov rdi, rsp
     cld
     call {dispatch}
+    test rax, rax
+    jz 3f
+    pop r15
+    pop r14
+    pop r13
+    pop r12
+    pop r11
+    pop r10
+    pop r9
+    pop r8
+    pop rbp
+    pop rdi
+    pop rsi
+    pop rdx
+    pop rcx
+    pop rbx
+    pop rax
+    add rsp, 16
+    iretq
+3:
     ud2
     "#,
     dispatch = sym exception_dispatch,
@@ -110,17 +130,20 @@ extern "C" {
     static td_shim_exception_stubs: u8;
 }
 
-/// Handler called with the saved frame; must not return.
-pub type Handler = fn(&ExceptionFrame) -> !;
+/// Handler called with the saved frame. Returning `true` resumes the interrupted code with
+/// the (possibly updated) frame, e.g. after a #VE was emulated; otherwise it must not return.
+pub type Handler = fn(&mut ExceptionFrame) -> bool;
 
 static HANDLER: AtomicUsize = AtomicUsize::new(0);
 
-extern "sysv64" fn exception_dispatch(frame: &ExceptionFrame) -> ! {
+extern "sysv64" fn exception_dispatch(frame: &mut ExceptionFrame) -> u64 {
     let h = HANDLER.load(Ordering::Acquire);
     if h != 0 {
         // SAFETY: HANDLER only ever holds a value written by `install` from a `Handler`.
         let handler: Handler = unsafe { core::mem::transmute::<usize, Handler>(h) };
-        handler(frame);
+        if handler(frame) {
+            return 1;
+        }
     }
     loop {
         crate::arch::cpu::disable_interrupts();

@@ -10,6 +10,6 @@ pub mod idt;
 pub mod insn;
 pub mod io;
 pub mod tdcall;
-pub mod ve;
 #[cfg(feature = "emulated-tdx")]
 pub mod tdx_emu;
+pub mod ve;

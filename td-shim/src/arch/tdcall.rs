@@ -44,7 +44,11 @@ pub enum Error {
     /// An RTMR index above 3; refused before the call.
     BadRtmrIndex { index: u8 },
     /// A GPA range that is not 4 KiB aligned, is empty or wraps; refused before the call.
-    BadRange { subfunction: u64, gpa: u64, size: u64 },
+    BadRange {
+        subfunction: u64,
+        gpa: u64,
+        size: u64,
+    },
     /// MapGPA asked to retry from `resume`, which lies outside the part of
     /// `[gpa, gpa + size)` still to do (the value comes from the untrusted VMM).
     MapGpaResume { gpa: u64, size: u64, resume: u64 },
@@ -605,15 +609,7 @@ pub fn cpuid_out(r: &Regs) -> core::arch::x86_64::CpuidResult {
 /// Must run inside a TD.
 pub unsafe fn cpuid(leaf: u32, subleaf: u32) -> Result<core::arch::x86_64::CpuidResult, Error> {
     // SAFETY: forwarded to the caller; CPUID shares no memory.
-    let r = unsafe {
-        vmcall_regs(
-            TDVMCALL_CPUID,
-            u64::from(leaf),
-            u64::from(subleaf),
-            0,
-            0,
-        )
-    }?;
+    let r = unsafe { vmcall_regs(TDVMCALL_CPUID, u64::from(leaf), u64::from(subleaf), 0, 0) }?;
     Ok(cpuid_out(&r))
 }
 
@@ -748,8 +744,7 @@ pub unsafe fn map_gpa(gpa: u64, size: u64) -> Result<(), Error> {
 
 /// Input registers of TDVMCALL<GetQuote>.
 pub fn get_quote_in(buffer_gpa: u64, size: u64) -> Result<Regs, Error> {
-    if size == 0 || !buffer_gpa.is_multiple_of(PAGE_4K) || buffer_gpa.checked_add(size).is_none()
-    {
+    if size == 0 || !buffer_gpa.is_multiple_of(PAGE_4K) || buffer_gpa.checked_add(size).is_none() {
         return Err(Error::BadRange {
             subfunction: TDVMCALL_GET_QUOTE,
             gpa: buffer_gpa,
@@ -813,7 +808,10 @@ mod tests {
             vmcall_status_name(0x8000_0000_0000_0000),
             Some("invalid operand")
         );
-        assert_eq!(vmcall_status_name(0x8000_0000_0000_0001), Some("gpa in use"));
+        assert_eq!(
+            vmcall_status_name(0x8000_0000_0000_0001),
+            Some("gpa in use")
+        );
         assert_eq!(
             vmcall_status_name(0x8000_0000_0000_0002),
             Some("alignment error")
@@ -1046,12 +1044,7 @@ mod tests {
             self.calls.push(r);
             let i = (self.calls.len() - 1).min(self.answers.len() - 1);
             let (rax, r10, r11) = self.answers[i];
-            Regs {
-                rax,
-                r10,
-                r11,
-                ..r
-            }
+            Regs { rax, r10, r11, ..r }
         }
     }
 
@@ -1098,7 +1091,12 @@ mod tests {
     #[test]
     fn map_gpa_refuses_resume_outside_the_remaining_range() {
         let start = 0x10_0000;
-        for resume in [start - 0x1000, start + 0x4000, start + 0x10_0000, start + 0x800] {
+        for resume in [
+            start - 0x1000,
+            start + 0x4000,
+            start + 0x10_0000,
+            start + 0x800,
+        ] {
             let (res, calls) = run_map(&[(0, 1, resume)], start, 0x4000);
             assert_eq!(
                 res,
@@ -1112,7 +1110,11 @@ mod tests {
             assert_eq!(calls.len(), 1);
         }
         // Going backwards after progress is refused too.
-        let (res, calls) = run_map(&[(0, 1, start + 0x2000), (0, 1, start + 0x1000)], start, 0x4000);
+        let (res, calls) = run_map(
+            &[(0, 1, start + 0x2000), (0, 1, start + 0x1000)],
+            start,
+            0x4000,
+        );
         assert!(matches!(res, Err(Error::MapGpaResume { .. })));
         assert_eq!(calls.len(), 2);
     }

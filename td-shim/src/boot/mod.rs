@@ -257,7 +257,26 @@ fn ram_mib(map: &mem::map::MemoryMap) -> u64 {
     map.ram_ranges().iter().map(|(s, e)| e - s).sum::<u64>() >> 20
 }
 
-fn on_exception(frame: &ExceptionFrame) -> ! {
+fn on_exception(frame: &mut ExceptionFrame) -> bool {
+    // A #VE in a TD: an instruction the TDX module wants emulated (CPUID, port I/O, MMIO…).
+    if frame.vector == 20 && PLATFORM.get().map(|p| p.kind()) == Some(PlatformKind::Tdx) {
+        // SAFETY: we are in a TD, in the vector-20 handler, with the frame the CPU saved; RIP
+        // points at identity-mapped code.
+        match unsafe { crate::arch::ve::handle(frame) } {
+            Ok(()) => return true,
+            Err(e) => {
+                let _ = writeln!(
+                    Console,
+                    "td-shim: ERROR unhandled #VE at rip {:#x}: {e}",
+                    frame.rip
+                );
+            }
+        }
+    }
+    report_exception(frame)
+}
+
+fn report_exception(frame: &ExceptionFrame) -> ! {
     let _ = writeln!(
         Console,
         "td-shim: ERROR exception {} ({}), error code {:#x}, rip {:#x}, cs {:#x}, rflags {:#x}, rsp {:#x}",
