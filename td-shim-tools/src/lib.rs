@@ -5,6 +5,9 @@
 //!   payload (`td-shim-ld`; xtask calls [`link::link`] directly).
 //! - [`info`]: inspects any TDVF-format image and lists what it finds and what is wrong
 //!   (`td-shim-info`).
+//! - [`vmm`]: a TDX VMM simulator for emulated-TDX test images: the TD HOB a VMM would
+//!   write, the QEMU arguments that load it, hostile TD HOBs (`td-shim-vmm`, `cargo xtask
+//!   emu-run`).
 //! - [`file`]: reading inputs and writing outputs atomically, with errors that name the path.
 //!
 //! Every input file is untrusted: problems are reported as errors or violations, never panics.
@@ -12,6 +15,7 @@
 pub mod file;
 pub mod info;
 pub mod link;
+pub mod vmm;
 
 /// Parses a byte count given as decimal (`16777216`) or hex (`0x1000000`), with `_` allowed
 /// as a digit separator. Used by the command-line front ends.

@@ -10,13 +10,20 @@
 //! it still pass; a missing cargo-fuzz is installed with `cargo install cargo-fuzz --locked`.
 //! Inputs here are our own build outputs (trusted); the fuzzer's output is parsed leniently.
 
-use crate::image::{self, workspace_root, ImageArgs, LogLevel};
-use clap::Args;
+use crate::image::{self, workspace_root, ImageArgs};
+use clap::{Args, Parser};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use td_shim::format::guid::Guid;
 use td_shim::format::{acpi, e820, fv, hob, metadata};
+
+/// `cargo image`'s arguments on their own, to build seed images exactly as the command would.
+#[derive(Parser)]
+struct ImageCli {
+    #[command(flatten)]
+    args: ImageArgs,
+}
 
 /// Seconds per target of a full run.
 const DEFAULT_SECONDS: u64 = 60;
@@ -84,7 +91,8 @@ pub struct Stats {
     pub corpus: Option<u64>,
     pub new_units: Option<u64>,
     pub peak_rss_mb: Option<u64>,
-    /// First line saying what went wrong (panic message, sanitizer or libFuzzer error).
+    /// First line saying what went wrong (panic message, sanitizer or libFuzzer error, or
+    /// a failed build when the sources changed under the run).
     pub finding: Option<String>,
     /// Crash / timeout / OOM / leak inputs libFuzzer wrote.
     pub artifacts: Vec<String>,
@@ -131,7 +139,8 @@ pub fn parse_log(log: &str) -> Stats {
             || t.contains("ERROR: LeakSanitizer")
             || t.contains("ERROR: libFuzzer")
             || t.starts_with("ALARM: working on the last Unit")
-            || t.starts_with("SUMMARY: ");
+            || t.starts_with("SUMMARY: ")
+            || t.starts_with("error: could not compile");
         if is_finding && s.finding.is_none() {
             s.finding = Some(t.to_string());
         }
@@ -653,18 +662,24 @@ fn collect_inputs() -> SeedInputs {
         eprintln!("warning: cannot create {}: {e}", dir.display());
     }
     for (name, example) in [("image-linux.bin", false), ("image-example.bin", true)] {
-        let args = ImageArgs {
-            release: true,
-            payload_type: None,
-            payload: None,
-            example_payload: example,
-            output: Some(dir.join(name)),
-            initrd: None,
-            cmdline: None,
-            log_level: LogLevel::Info,
-            features: None,
-            // The default is the smallest image that holds the payload.
-            image_size: None,
+        // Through `cargo image`'s own option parser: the defaults stay the command's (the
+        // smallest image that holds the payload), whatever fields ImageArgs grows.
+        let out = dir.join(name);
+        let mut argv = vec![
+            "image".into(),
+            "--release".into(),
+            "-o".into(),
+            out.into_os_string(),
+        ];
+        if example {
+            argv.push("--example-payload".into());
+        }
+        let args = match ImageCli::try_parse_from(argv) {
+            Ok(c) => c.args,
+            Err(e) => {
+                eprintln!("warning: no {name} seed ({e})");
+                continue;
+            }
         };
         match image::image(&args) {
             Ok(p) => inputs.images.push(p),
@@ -1219,6 +1234,16 @@ artifact_prefix='/w/td-shim/fuzz/artifacts/hob/'; Test unit written to /w/td-shi
                 assert!(t.signature == *b"FACP" || t.signature == *b"APIC");
             }
         }
+    }
+
+    #[test]
+    fn seed_images_use_cargo_image_options() {
+        let c =
+            ImageCli::try_parse_from(["image", "--release", "-o", "/x/a.bin", "--example-payload"])
+                .unwrap();
+        assert!(c.args.release && c.args.example_payload);
+        assert_eq!(c.args.output.as_deref(), Some(Path::new("/x/a.bin")));
+        assert_eq!(c.args.image_size, None);
     }
 
     #[test]

@@ -109,17 +109,14 @@ pub fn image(args: &ImageArgs) -> Result<PathBuf, String> {
         return Err("-t executable needs a payload: -p FILE or --example-payload".into());
     }
     let profile = profile_dir(args.release);
-    let out = args
-        .output
-        .clone()
-        .unwrap_or_else(|| {
-            let name = if args.emulated_tdx {
-                "final-emulated-tdx.bin"
-            } else {
-                "final.bin"
-            };
-            target_dir().join(profile).join(name)
-        });
+    let out = args.output.clone().unwrap_or_else(|| {
+        let name = if args.emulated_tdx {
+            "final-emulated-tdx.bin"
+        } else {
+            "final.bin"
+        };
+        target_dir().join(profile).join(name)
+    });
 
     // Read the payload first: a missing file should fail before minutes of building.
     let mut payload = match &args.payload {
@@ -168,7 +165,13 @@ pub fn image(args: &ImageArgs) -> Result<PathBuf, String> {
         }
     }
     // Test images with the emulated TDX module also get the AP start-up code in the reset vector.
-    let emulated = args.emulated_tdx || args.features.as_deref().unwrap_or("").split(',').any(|f| f.trim() == "emulated-tdx");
+    let emulated = args.emulated_tdx
+        || args
+            .features
+            .as_deref()
+            .unwrap_or("")
+            .split(',')
+            .any(|f| f.trim() == "emulated-tdx");
     let rv = build_reset_vector(profile, emulated)?;
     let shim = build_firmware(args)?;
     if args.example_payload {
@@ -235,9 +238,11 @@ fn run(cmd: &mut Command, what: &str) -> Result<(), String> {
 
 fn build_reset_vector(profile: &str, emulated_tdx: bool) -> Result<PathBuf, String> {
     let nasm = which("nasm").ok_or("nasm not found: install it (sh_script/preparation.sh does)")?;
-    let dir = target_dir()
-        .join(profile)
-        .join(if emulated_tdx { "reset-vector-emulated-tdx" } else { "reset-vector" });
+    let dir = target_dir().join(profile).join(if emulated_tdx {
+        "reset-vector-emulated-tdx"
+    } else {
+        "reset-vector"
+    });
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     std::fs::write(
         dir.join("layout.inc"),
@@ -279,7 +284,47 @@ fn reproducible_rustflags() -> String {
     {
         flags.push_str(&format!(" --remap-path-prefix={}=/rustup", home.display()));
     }
+    // With the rust-src component installed, rustc maps the standard library's
+    // `/rustc/<commit>/library` paths back to the local copy, so panic locations in generic
+    // std code would name the toolchain directory (`1.95.0-…`, or `stable-…` where rustup
+    // links one to the other). Map that copy back to `/rustc/<commit>` (the last matching
+    // remap wins).
+    if let Some((sysroot, commit)) = rustc_sysroot_and_commit() {
+        let src = sysroot.join("lib/rustlib/src/rust");
+        flags.push_str(&format!(
+            " --remap-path-prefix={}=/rustc/{commit}",
+            src.display()
+        ));
+        if let Ok(real) = src.canonicalize() {
+            if real != src {
+                flags.push_str(&format!(
+                    " --remap-path-prefix={}=/rustc/{commit}",
+                    real.display()
+                ));
+            }
+        }
+    }
     flags
+}
+
+/// The sysroot and commit hash of the rustc that cargo will run in the workspace.
+fn rustc_sysroot_and_commit() -> Option<(PathBuf, String)> {
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let run = |args: &[&str]| -> Option<String> {
+        let out = Command::new(&rustc)
+            .args(args)
+            .current_dir(workspace_root())
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let sysroot = PathBuf::from(run(&["--print", "sysroot"])?.trim());
+    let commit = run(&["-vV"])?
+        .lines()
+        .find_map(|l| l.strip_prefix("commit-hash: ").map(str::to_string))?;
+    Some((sysroot, commit))
 }
 
 fn home_dir() -> Option<PathBuf> {

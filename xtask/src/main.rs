@@ -5,6 +5,7 @@
 //! subcommands run an image in QEMU and drive the boot tests.
 
 mod bench;
+mod emu;
 mod fuzz;
 mod image;
 mod qemu;
@@ -27,6 +28,9 @@ enum Command {
     Image(image::ImageArgs),
     /// Boot an image in QEMU (TCG by default), stream the serial console, exit with QEMU's status.
     Qemu(qemu::QemuArgs),
+    /// Boot an emulated-TDX image (`cargo image --emulated-tdx`) with the TD HOB a TDX VMM
+    /// would build; stream the serial console, exit with QEMU's status.
+    EmuRun(emu::EmuArgs),
     /// Build the images the QEMU boot tests need, then run them (`tests/`).
     BootTest(qemu::BootTestArgs),
     /// Boot an image several times; report the time from QEMU start to a serial marker.
@@ -48,6 +52,7 @@ fn main() -> ExitCode {
             println!("{}", path.display());
         }),
         Command::Qemu(args) => return qemu::run(&args),
+        Command::EmuRun(args) => return emu::emu_run(&args),
         Command::BootTest(args) => qemu::boot_test(&args),
         Command::Bench(args) => qemu::bench(&args),
         Command::BenchBoot(args) => bench::bench_boot(&args),

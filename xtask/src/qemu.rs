@@ -78,6 +78,7 @@ fn base_args(output: PathBuf) -> ImageArgs {
         log_level: LogLevel::Info,
         features: None,
         image_size: None,
+        emulated_tdx: false,
     }
 }
 
@@ -152,6 +153,16 @@ pub fn boot_test(args: &BootTestArgs) -> Result<(), String> {
         c.env("TD_SHIM_KERNELS", &kernels);
     }
     // ---- END Linux boot tests -----------------------------------------------------------
+    // ---- BEGIN emulated TDX tests (tests/emulated.rs) ------------------------------------
+    // The example payload on a firmware whose TDCALL is the software TDX model; the tests
+    // build the TD HOBs themselves (td_shim_tools::vmm).
+    {
+        let mut a = base_args(out.join("example-emu.bin"));
+        a.example_payload = true;
+        a.emulated_tdx = true;
+        image::image(&a)?;
+    }
+    // ---- END emulated TDX tests ---------------------------------------------------------
     if !args.test_args.is_empty() {
         c.arg("--").args(&args.test_args);
     }

@@ -26,6 +26,12 @@ pub struct ReproArgs {
         allow_hyphen_values = true
     )]
     pub image_args: String,
+    /// Git repository to clone [default: this workspace].
+    #[arg(long, value_name = "DIR")]
+    pub repo: Option<PathBuf>,
+    /// Commit to build (any revision git understands) [default: HEAD].
+    #[arg(long, value_name = "REV", default_value = "HEAD")]
+    pub commit: String,
     /// Directory for the two clones [default: a fresh directory under the system temp dir].
     #[arg(long, value_name = "DIR")]
     pub work_dir: Option<PathBuf>,
@@ -41,7 +47,11 @@ fn primes(n: usize) -> Vec<u64> {
     let mut out = Vec::with_capacity(n);
     let mut k = 2u64;
     while out.len() < n {
-        if out.iter().take_while(|&&p| p * p <= k).all(|&p| k % p != 0) {
+        if out
+            .iter()
+            .take_while(|&&p| p * p <= k)
+            .all(|&p| !k.is_multiple_of(p))
+        {
             out.push(k);
         }
         k += 1;
@@ -227,15 +237,15 @@ fn context(hay: &[u8], at: usize, len: usize) -> String {
 }
 
 /// What must not appear in an image: the build paths and the machine's identity.
-fn leak_needles(clones: &[&Path]) -> Vec<(String, String)> {
+fn leak_needles(build_paths: &[&Path]) -> Vec<(String, String)> {
     let mut v: Vec<(String, String)> = Vec::new();
     let mut push = |what: &str, s: String| {
         if s.len() >= 3 && !v.iter().any(|(_, x)| *x == s) {
             v.push((what.to_string(), s));
         }
     };
-    for c in clones {
-        push("clone path", c.display().to_string());
+    for c in build_paths {
+        push("build path", c.display().to_string());
     }
     push("workspace path", workspace_root().display().to_string());
     for var in ["HOME", "CARGO_HOME", "RUSTUP_HOME"] {
@@ -243,10 +253,26 @@ fn leak_needles(clones: &[&Path]) -> Vec<(String, String)> {
             push(var, PathBuf::from(p).display().to_string());
         }
     }
+    if let Some(h) = std::env::var_os("HOME").map(PathBuf::from) {
+        push("CARGO_HOME", h.join(".cargo").display().to_string());
+        push("RUSTUP_HOME", h.join(".rustup").display().to_string());
+    }
     push("temp dir", std::env::temp_dir().display().to_string());
+    // A local rust-src path: it names the toolchain directory (`1.95.0-…` here, `stable-…`
+    // where rustup links one to the other), which differs between machines even when the
+    // compiler is the same.
+    push("toolchain directory", "/rustup/toolchains/".into());
+    push("toolchain directory", "/.rustup/toolchains/".into());
     push("home prefix", "/home/".into());
-    if let Some(u) = std::env::var_os("USER").or_else(|| std::env::var_os("LOGNAME")) {
-        let u = u.to_string_lossy().into_owned();
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .ok()
+        .or_else(|| {
+            let out = Command::new("id").arg("-un").output().ok()?;
+            let name = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            (out.status.success() && !name.is_empty()).then_some(name)
+        });
+    if let Some(u) = user {
         // Bare names are matched as path components: "root" also names ACPI/page tables.
         push("user name", format!("/{u}/"));
         push("user name", format!("/{u}\0"));
@@ -351,10 +377,17 @@ pub fn repro_check(args: &ReproArgs) -> Result<(), String> {
     {
         return Err("--image-args must not contain -o/--output (each clone gets its own)".into());
     }
-    let root = workspace_root();
-    let head = git(&root, &["rev-parse", "HEAD"])?;
+    let root = args.repo.clone().unwrap_or_else(workspace_root);
+    let head = git(
+        &root,
+        &[
+            "rev-parse",
+            "--verify",
+            &format!("{}^{{commit}}", args.commit),
+        ],
+    )?;
     let dirty = git(&root, &["status", "--porcelain", "--untracked-files=no"])?;
-    if !dirty.is_empty() {
+    if !dirty.is_empty() && args.commit == "HEAD" {
         eprintln!(
             "warning: the working tree has uncommitted changes; repro-check builds commit {head} only"
         );
@@ -419,7 +452,7 @@ pub fn repro_check(args: &ReproArgs) -> Result<(), String> {
         problems.push("the two images differ".to_string());
     }
 
-    let needles = leak_needles(&[&a, &b]);
+    let needles = leak_needles(&[&a, &b, &root]);
     let mut leaks = 0;
     for (name, bytes) in [("a", &bytes_a), ("b", &bytes_b)] {
         for (what, needle) in &needles {
@@ -435,7 +468,7 @@ pub fn repro_check(args: &ReproArgs) -> Result<(), String> {
     }
     if leaks == 0 {
         println!(
-            "build paths   none found ({} patterns: clone and workspace paths, HOME, CARGO_HOME, RUSTUP_HOME, temp dir, /home/, user and host name)",
+            "build paths   none found ({} patterns: clone and workspace paths, HOME, CARGO_HOME, RUSTUP_HOME, temp dir, toolchain directory, /home/, user and host name)",
             needles.len()
         );
     } else {

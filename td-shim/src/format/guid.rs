@@ -2,6 +2,12 @@
 //! EFI GUIDs in their on-disk (mixed-endian) byte order (`../shared/spec/README.md`,
 //! "Conventions"): the first three fields little-endian, the last eight bytes as written.
 //! Pure data; no trust decisions here.
+#![deny(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::arithmetic_side_effects
+)]
 
 use core::fmt;
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
@@ -71,22 +77,16 @@ impl Guid {
         if b.len() != 36 {
             return Err(Error::Syntax);
         }
+        // 32 hex digits around dashes at 8, 13, 18 and 23 (36 bytes, checked above).
+        let mut digits = b.iter().enumerate().filter_map(|(i, &c)| match i {
+            8 | 13 | 18 | 23 => (c != b'-').then_some(Err(Error::Syntax)),
+            _ => Some(hex_val(c)),
+        });
         let mut hex = [0u8; 16];
-        let mut n = 0usize;
-        let mut i = 0usize;
-        while i < 36 {
-            if i == 8 || i == 13 || i == 18 || i == 23 {
-                if b.get(i) != Some(&b'-') {
-                    return Err(Error::Syntax);
-                }
-                i += 1;
-                continue;
-            }
-            let hi = hex_val(*b.get(i).ok_or(Error::Syntax)?)?;
-            let lo = hex_val(*b.get(i + 1).ok_or(Error::Syntax)?)?;
-            *hex.get_mut(n).ok_or(Error::Syntax)? = (hi << 4) | lo;
-            n += 1;
-            i += 2;
+        for out in hex.iter_mut() {
+            let hi = digits.next().ok_or(Error::Syntax)??;
+            let lo = digits.next().ok_or(Error::Syntax)??;
+            *out = (hi << 4) | lo;
         }
         let d1 = u32::from_be_bytes([hex[0], hex[1], hex[2], hex[3]]);
         let d2 = u16::from_be_bytes([hex[4], hex[5]]);
@@ -99,12 +99,10 @@ impl Guid {
 }
 
 fn hex_val(c: u8) -> Result<u8, Error> {
-    match c {
-        b'0'..=b'9' => Ok(c - b'0'),
-        b'a'..=b'f' => Ok(c - b'a' + 10),
-        b'A'..=b'F' => Ok(c - b'A' + 10),
-        _ => Err(Error::Syntax),
-    }
+    char::from(c)
+        .to_digit(16)
+        .and_then(|d| u8::try_from(d).ok())
+        .ok_or(Error::Syntax)
 }
 
 impl fmt::Display for Guid {
@@ -135,6 +133,7 @@ impl fmt::Debug for Guid {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use alloc::string::ToString;

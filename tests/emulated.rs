@@ -1,0 +1,197 @@
+// SPDX-License-Identifier: BSD-2-Clause-Patent
+//! Boot tests on the emulated TDX (issue #4): `example-emu.bin` (the example payload on a
+//! firmware built with `--emulated-tdx`, made by `cargo xtask boot-test`) runs in a plain q35
+//! VM with the TD HOB a TDX VMM would write, loaded at the TD_HOB section by QEMU's generic
+//! loader (`td_shim_tools::vmm`). Then one run per hostile TD HOB (one per validation rule of
+//! `../shared/spec/hob.md` §2.1): each must be refused with a clean error and a halted machine.
+
+use std::path::PathBuf;
+use std::time::Duration;
+use td_shim::format::metadata;
+use td_shim_boot_tests::{image, images_dir, Outcome, Run};
+use td_shim_tools::vmm;
+
+const EXAMPLE_OK: i32 = (0x10 << 1) | 1;
+const IMAGE: &str = "example-emu.bin";
+const GIB: u64 = 1 << 30;
+
+/// Writes `bytes` as the HOB file `name` next to the test images.
+fn hob_file(name: &str, bytes: &[u8]) -> PathBuf {
+    let dir = images_dir().join("emu-hobs");
+    std::fs::create_dir_all(&dir).expect("create the HOB directory");
+    let p = dir.join(format!("{name}.hob"));
+    std::fs::write(&p, bytes).expect("write the HOB");
+    p
+}
+
+/// Boots the emulated image with `memory` and the HOB from `make_hob` (given the good one).
+fn boot(memory: &str, tag: &str, make_hob: impl Fn(&vmm::TdHob) -> Vec<u8>, run: Run) -> Outcome {
+    let path = image(IMAGE);
+    let img = std::fs::read(&path).expect("read the image");
+    let md = metadata::parse_image(&img).expect("image metadata");
+    let bytes = vmm::parse_memory(memory).expect("memory size");
+    let good = vmm::build_td_hob(&img, bytes, &vmm::TdHobOptions::default()).expect("TD HOB");
+    let hob = hob_file(&format!("{tag}-{memory}"), &make_hob(&good));
+    let mut r = run.memory(memory);
+    for a in vmm::loader_args(&md, &hob, None, None).expect("loader args") {
+        r = r.arg(&a);
+    }
+    r.run().expect("qemu starts")
+}
+
+fn good_boot(memory: &str, timeout_s: u64) -> Outcome {
+    boot(
+        memory,
+        "good",
+        |h| h.bytes.clone(),
+        // A firmware error ends the run at once instead of at the timeout.
+        Run::new(image(IMAGE))
+            .timeout(Duration::from_secs(timeout_s))
+            .stop_on("td-shim: ERROR"),
+    )
+}
+
+/// The four `emulated RTMR<i> = <96 hex digits>` lines, in order.
+fn rtmrs(o: &Outcome) -> Vec<String> {
+    let mut out = Vec::new();
+    for i in 0..4 {
+        let prefix = format!("emulated RTMR{i} = ");
+        let (_, line) = o
+            .find(&prefix)
+            .unwrap_or_else(|| panic!("no {prefix:?} line\n{}", o.describe()));
+        let hex = line.split(&prefix).nth(1).unwrap().trim();
+        assert_eq!(hex.len(), 96, "{line}");
+        assert!(hex.bytes().all(|b| b.is_ascii_hexdigit()), "{line}");
+        out.push(hex.to_string());
+    }
+    out
+}
+
+/// Highest end from the example payload's `ram` line.
+fn ram_end(o: &Outcome) -> u64 {
+    let (_, line) = o
+        .find("td-payload: ram ")
+        .unwrap_or_else(|| panic!("no ram line\n{}", o.describe()));
+    let hex = line.rsplit("highest end 0x").next().unwrap().trim();
+    u64::from_str_radix(hex, 16).unwrap()
+}
+
+fn check_good(o: &Outcome, ram_top: u64) {
+    assert_eq!(o.code(), Some(EXAMPLE_OK), "{}", o.describe());
+    assert!(
+        o.find("td-shim: WARN  EMULATED TDX: not a real TD")
+            .is_some(),
+        "{}",
+        o.describe()
+    );
+    let r = rtmrs(o);
+    // RTMR0 holds at least the TD HOB measurement.
+    assert_ne!(r[0], "0".repeat(96), "{}", o.describe());
+    assert!(
+        o.find("td-payload: hello from the example payload")
+            .is_some(),
+        "{}",
+        o.describe()
+    );
+    assert_eq!(ram_end(o), ram_top, "{}", o.describe());
+    assert!(
+        o.find("double accept").is_none(),
+        "a page was accepted twice\n{}",
+        o.describe()
+    );
+}
+
+#[test]
+fn example_payload_under_emulation_1g() {
+    let o = good_boot("1G", 180);
+    // q35 with 1 GiB: all RAM at [0, 1 GiB).
+    check_good(&o, GIB);
+}
+
+#[test]
+fn example_payload_under_emulation_8g() {
+    let o = good_boot("8G", 300);
+    // q35 with 8 GiB: [0, 2 GiB) and [4 GiB, 10 GiB).
+    check_good(&o, 10 * GIB);
+}
+
+/// Boots with the hostile HOB `name`; the firmware must refuse it and halt.
+fn hostile(name: &str) {
+    let o = boot(
+        "1G",
+        &format!("hostile-{name}"),
+        |h| vmm::hostile_td_hob(&h.bytes, h.base, name).expect("known hostile HOB"),
+        Run::new(image(IMAGE))
+            .timeout(Duration::from_secs(60))
+            .stop_on("td-shim: ERROR boot failed"),
+    );
+    // Stopped by us after the refusal: the machine halted (no exit, no triple fault).
+    assert!(
+        o.stopped,
+        "{name}: not stopped after a refusal\n{}",
+        o.describe()
+    );
+    let (_, line) = o.find("td-shim: ERROR boot failed").unwrap();
+    assert!(
+        line.to_ascii_lowercase().contains("hob"),
+        "{name}: refusal does not name the HOB: {line}\n{}",
+        o.describe()
+    );
+    assert!(
+        o.find("td-payload:").is_none(),
+        "{name}: payload ran\n{}",
+        o.describe()
+    );
+}
+
+macro_rules! hostile_tests {
+    ($($test:ident => $name:literal,)*) => {
+        $(
+            #[test]
+            fn $test() {
+                hostile($name);
+            }
+        )*
+        /// Every hostile HOB the generator makes has a test above.
+        #[test]
+        fn every_hostile_hob_has_a_test() {
+            let mut tested = vec![$($name),*];
+            let mut made = vmm::hostile_names();
+            tested.sort();
+            made.sort();
+            assert_eq!(tested, made);
+        }
+    };
+}
+
+hostile_tests! {
+    hostile_all_zero => "all-zero",
+    hostile_truncated_phit => "truncated-phit",
+    hostile_zero_length => "zero-length",
+    hostile_length_below_header => "length-below-header",
+    hostile_length_past_end => "length-past-end",
+    hostile_reserved_nonzero => "reserved-nonzero",
+    hostile_first_not_phit => "first-not-phit",
+    hostile_phit_length => "phit-length",
+    hostile_phit_memory_top_misaligned => "phit-memory-top-misaligned",
+    hostile_duplicate_phit => "duplicate-phit",
+    hostile_resource_length => "resource-length",
+    hostile_resource_type_8 => "resource-type-8",
+    hostile_resource_attribute_bit27 => "resource-attribute-bit27",
+    hostile_resource_range_wraps => "resource-range-wraps",
+    hostile_memory_allocation_length => "memory-allocation-length",
+    hostile_memory_allocation_wraps => "memory-allocation-wraps",
+    hostile_fv_length => "fv-length",
+    hostile_fv_wraps => "fv-wraps",
+    hostile_fv2_length => "fv2-length",
+    hostile_fv3_length => "fv3-length",
+    hostile_cpu_length => "cpu-length",
+    hostile_cpu_reserved_nonzero => "cpu-reserved-nonzero",
+    hostile_guid_shorter_than_header => "guid-shorter-than-header",
+    hostile_unknown_type => "unknown-type",
+    hostile_missing_end => "missing-end",
+    hostile_end_length => "end-length",
+    hostile_end_of_list_at_end_hob => "end-of-list-at-end-hob",
+    hostile_end_of_list_past_section => "end-of-list-past-section",
+    hostile_end_of_list_zero => "end-of-list-zero",
+}
