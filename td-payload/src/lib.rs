@@ -67,7 +67,7 @@ pub mod memory;
 mod panic;
 
 pub use boot::BootInfo;
-pub use memory::{ram_size, ram_summary, RamSummary};
+pub use memory::{ram_size, ram_summary, unaccepted_summary, RamSummary};
 
 use x86_64::instructions::port::Port;
 

@@ -28,6 +28,18 @@ pub fn ram_summary(hob: &HobList<'_>) -> RamSummary {
         })
 }
 
+/// Sums the MEMORY_UNACCEPTED resource descriptors of `hob`: RAM a TD's firmware left for the
+/// payload to accept (lazy accept).
+pub fn unaccepted_summary(hob: &HobList<'_>) -> RamSummary {
+    hob.resources()
+        .filter(|r| r.resource_type == td_shim::format::hob::RESOURCE_MEMORY_UNACCEPTED)
+        .fold(RamSummary::default(), |acc, r| RamSummary {
+            total_size: acc.total_size.saturating_add(r.length),
+            ranges: acc.ranges.saturating_add(1),
+            highest_end: acc.highest_end.max(r.start.saturating_add(r.length)),
+        })
+}
+
 /// Total bytes of SYSTEM_MEMORY in `hob`.
 pub fn ram_size(hob: &HobList<'_>) -> u64 {
     ram_summary(hob).total_size

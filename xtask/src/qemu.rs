@@ -161,6 +161,10 @@ pub fn boot_test(args: &BootTestArgs) -> Result<(), String> {
         a.example_payload = true;
         a.emulated_tdx = true;
         image::image(&a)?;
+        // And a Linux image (kernel through fw_cfg) for the SMP boot through the mailbox.
+        let mut a = base_args(out.join("linux-emu.bin"));
+        a.emulated_tdx = true;
+        image::image(&a)?;
     }
     // ---- END emulated TDX tests ---------------------------------------------------------
     if !args.test_args.is_empty() {

@@ -37,6 +37,15 @@ fn payload_main(info: &td_payload::BootInfo) -> ! {
                 ram.ranges,
                 ram.highest_end
             );
+            let unaccepted = td_payload::unaccepted_summary(&hob);
+            if unaccepted.ranges != 0 {
+                println!(
+                    "td-payload: unaccepted {} MiB ({:#x} bytes) in {} ranges",
+                    unaccepted.total_size >> 20,
+                    unaccepted.total_size,
+                    unaccepted.ranges
+                );
+            }
             td_payload::exit(EXIT_OK)
         }
         Err(e) => {

@@ -351,6 +351,8 @@ pub fn report_at_handoff() {
         "emulated-tdx: accept calls: {} x 2 MiB, {} x 4 KiB, {} double accepts",
         m.accepts_2m, m.accepts_4k, m.double_accepts
     );
+    let total: u64 = m.accepted.iter().map(|(a, b)| b - a).sum();
+    let _ = writeln!(Console, "emulated-tdx: accepted {total:#x} bytes in total");
 }
 
 /// The current RTMR values.

@@ -11,6 +11,7 @@ use crate::layout::{self, FOUR_GIB, PAGE_SIZE};
 use crate::mem::{
     self,
     map::{Kind, MemoryMap, Region, Usage},
+    paging,
 };
 use crate::platform::{fw_cfg::FwCfg, legacy, Platform, PlatformKind};
 use alloc::vec::Vec;
@@ -153,12 +154,14 @@ pub fn memory_map<'p>(
             Ok((map, Some(fw)))
         }
         PlatformKind::Tdx => {
-            let mut map = td_map(p, image, entry)?;
-            reserve_fixed(&mut map)?;
             // QEMU's fw_cfg works in a TD too (through TDVMCALL port I/O); its DMA can only
             // reach shared memory, so bulk reads go through a shared bounce buffer, kept out of
             // the OS's RAM afterwards (E820 reserved).
-            let fw = match FwCfg::probe(p)? {
+            let fw = FwCfg::probe(p)?;
+            let lazy = fw.as_ref().is_some_and(lazy_accept_requested);
+            let mut map = td_map(p, image, entry, lazy)?;
+            reserve_fixed(&mut map)?;
+            let fw = match fw {
                 Some(mut fw) => {
                     if fw.has_dma() {
                         let at =
@@ -199,7 +202,30 @@ fn legacy_map(fw: &FwCfg<'_>) -> Result<MemoryMap, Error> {
     Ok(MemoryMap::from_e820(&entries)?)
 }
 
-fn td_map(p: &dyn Platform, image: &Image, entry: &EntryArgs) -> Result<MemoryMap, Error> {
+/// Whether the VMM asks for lazy accept (`opt/td-shim/lazy-accept` = "1" in fw_cfg). Lazy vs.
+/// eager changes only who accepts memory and when, never what is private.
+fn lazy_accept_requested(fw: &FwCfg<'_>) -> bool {
+    let Some(f) = fw.find("opt/td-shim/lazy-accept") else {
+        return false;
+    };
+    if f.size == 0 || f.size > 8 {
+        return false;
+    }
+    let mut v = alloc::vec![0u8; f.size as usize];
+    fw.read_file(f, &mut v).is_ok() && v.first() == Some(&b'1')
+}
+
+/// With lazy accept, how much unaccepted RAM the firmware accepts itself (the lowest, in
+/// address order): enough for the payload, its stack and tables; the rest is handed over
+/// unaccepted.
+pub const LAZY_ACCEPT_BUDGET: u64 = 256 << 20;
+
+fn td_map(
+    p: &dyn Platform,
+    image: &Image,
+    entry: &EntryArgs,
+    lazy: bool,
+) -> Result<MemoryMap, Error> {
     let section = image
         .metadata
         .sections
@@ -250,14 +276,93 @@ fn td_map(p: &dyn Platform, image: &Image, entry: &EntryArgs) -> Result<MemoryMa
         }
     }
     let mut map = MemoryMap::from_regions(regions)?;
-    // Accept everything up front (issue #4 brings parallel and lazy accept).
-    for r in map.regions().iter().filter(|r| r.kind == Kind::Unaccepted) {
-        info!("accepting [{:#x}, {:#x})", r.start, r.end);
-        // SAFETY: the range is unaccepted RAM from the TD HOB: nothing can be in it yet.
-        unsafe { p.accept(r.start, r.end) }?;
+    // RAM above 4 GiB is not mapped by the reset vector's tables: map all of it first (the
+    // emulated TDX module zeroes what it accepts through these mappings).
+    if map.ram_end() > FOUR_GIB {
+        map_all_ram_early(map.ram_end())?;
     }
-    map.retype(Kind::Unaccepted, Kind::Ram);
+    // Accept everything (eager), or the lowest LAZY_ACCEPT_BUDGET bytes (lazy), 2 MiB aligned;
+    // the APs help with large ranges.
+    let mut budget = if lazy { LAZY_ACCEPT_BUDGET } else { u64::MAX };
+    let pending: Vec<(u64, u64)> = map
+        .regions()
+        .iter()
+        .filter(|r| r.kind == Kind::Unaccepted)
+        .map(|r| (r.start, r.end))
+        .collect();
+    for (start, end) in pending {
+        if budget == 0 {
+            break;
+        }
+        let mut stop = end;
+        if end - start > budget {
+            stop = (start + budget).next_multiple_of(0x20_0000).min(end);
+        }
+        info!("accepting [{start:#x}, {stop:#x})");
+        // SAFETY: the range is unaccepted RAM from the TD HOB: nothing can be in it yet.
+        unsafe { p.accept(start, stop) }?;
+        map.retype_range(start, stop, Kind::Unaccepted, Kind::Ram);
+        budget = budget.saturating_sub(stop - start);
+    }
+    if lazy {
+        let left: u64 = map
+            .regions()
+            .iter()
+            .filter(|r| r.kind == Kind::Unaccepted)
+            .map(|r| r.end - r.start)
+            .sum();
+        info!(
+            "lazy accept: {} MiB left unaccepted for the payload",
+            left >> 20
+        );
+    }
     Ok(map)
+}
+
+/// Switches to identity page tables over [0, end) built in the heap (before the memory map can
+/// give the firmware a region for them; the boot sequence replaces them later).
+fn map_all_ram_early(end: u64) -> Result<(), Error> {
+    /// 256 table pages map about 250 GiB; more RAM than that waits for the final tables.
+    const MAX_PAGES: u64 = 256;
+    let pages = paging::pages_needed(end, 1);
+    if pages > MAX_PAGES {
+        return Err(Error::Image("too much ram for the early page tables"));
+    }
+    let layout =
+        core::alloc::Layout::from_size_align((pages * PAGE_SIZE) as usize, PAGE_SIZE as usize)
+            .map_err(|_| Error::Image("early page-table layout"))?;
+    // SAFETY: a non-zero-sized layout; the buffer is leaked on purpose (the tables stay in use
+    // until the final ones replace them).
+    let buf = unsafe { alloc::alloc::alloc(layout) };
+    if buf.is_null() {
+        return Err(Error::Image("no heap for the early page tables"));
+    }
+    // SAFETY: just allocated, `pages` pages, identity-mapped heap memory.
+    let mem = unsafe { core::slice::from_raw_parts_mut(buf, (pages * PAGE_SIZE) as usize) };
+    let mut tables = paging::Tables::new(mem, buf as u64)?;
+    tables.map_identity(end.max(FOUR_GIB))?;
+    tables.unmap_page(layout::TEMP_STACK_BASE)?;
+    // SAFETY: the tables identity-map [0, max(4 GiB, end)), which holds the image, this code,
+    // the stack (minus its guard page), the heap and all RAM.
+    unsafe { crate::arch::cpu::write_cr3(tables.root()) };
+    Ok(())
+}
+
+/// Accepts whatever RAM is still unaccepted (for payloads that cannot take unaccepted memory).
+pub fn accept_rest(p: &dyn Platform, map: &mut MemoryMap) -> Result<(), Error> {
+    let pending: Vec<(u64, u64)> = map
+        .regions()
+        .iter()
+        .filter(|r| r.kind == Kind::Unaccepted)
+        .map(|r| (r.start, r.end))
+        .collect();
+    for (start, end) in pending {
+        info!("accepting [{start:#x}, {end:#x})");
+        // SAFETY: unaccepted RAM from the TD HOB: nothing can be in it yet.
+        unsafe { p.accept(start, end) }?;
+        map.retype_range(start, end, Kind::Unaccepted, Kind::Ram);
+    }
+    Ok(())
 }
 
 /// Keeps fixed ranges out of every allocation: page 0 (RAM, but never handed out), the legacy VGA/BIOS window

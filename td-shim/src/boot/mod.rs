@@ -133,13 +133,23 @@ fn try_boot(entry: &EntryArgs, p: &dyn Platform) -> Result<Handoff, Error> {
 
     let prepared = match target {
         Target::Elf(bytes) => Prepared::Elf(load_elf(bytes, &mut map)?),
-        Target::Linux(src) => Prepared::Linux(linux::prepare(
-            src,
-            fw.as_ref(),
-            p.vcpu_count(),
-            os_mailbox,
-            &mut map,
-        )?),
+        Target::Linux(src) => {
+            if !map.unaccepted_ranges().is_empty() {
+                // Mainline Linux learns about unaccepted memory only from an EFI table this
+                // firmware does not publish yet: give it accepted memory only.
+                log::warn!(
+                    "lazy accept is for executable payloads only: accepting the rest for linux"
+                );
+                inputs::accept_rest(p, &mut map)?;
+            }
+            Prepared::Linux(linux::prepare(
+                src,
+                fw.as_ref(),
+                p.vcpu_count(),
+                os_mailbox,
+                &mut map,
+            )?)
+        }
     };
 
     // A stack for the payload (Linux uses it only until it sets up its own), guard page below.

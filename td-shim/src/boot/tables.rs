@@ -38,6 +38,16 @@ pub fn build_payload_hob(
             length: end - start,
         });
     }
+    // RAM a TD left unaccepted (lazy accept): the payload accepts it before use.
+    for (start, end) in &map.unaccepted_ranges() {
+        b.resource(&hob::Resource {
+            owner: crate::format::guid::Guid::ZERO,
+            resource_type: hob::RESOURCE_MEMORY_UNACCEPTED,
+            attributes: hob::ATTR_PRESENT | hob::ATTR_INITIALIZED | hob::ATTR_TESTED,
+            start: *start,
+            length: end - start,
+        });
+    }
     b.guid(hob::E820_TABLE_GUID, &e820::build(&map.to_e820()));
     b.finish(base, bottom, top)
 }

@@ -186,10 +186,20 @@ impl MemoryMap {
         &self.regions
     }
 
-    /// Ranges of physical RAM, whatever it is used for (everything but `Reserved`).
+    /// Ranges of usable (accepted) RAM, whatever it is used for: everything but `Reserved`
+    /// and `Unaccepted`.
     pub fn ram_ranges(&self) -> Vec<(u64, u64)> {
+        self.ranges_where(|k| !matches!(k, Kind::Reserved | Kind::Unaccepted))
+    }
+
+    /// Ranges of RAM not accepted yet (TD lazy accept).
+    pub fn unaccepted_ranges(&self) -> Vec<(u64, u64)> {
+        self.ranges_where(|k| k == Kind::Unaccepted)
+    }
+
+    fn ranges_where(&self, keep: impl Fn(Kind) -> bool) -> Vec<(u64, u64)> {
         let mut out: Vec<(u64, u64)> = Vec::new();
-        for r in self.regions.iter().filter(|r| r.kind != Kind::Reserved) {
+        for r in self.regions.iter().filter(|r| keep(r.kind)) {
             match out.last_mut() {
                 Some(last) if last.1 == r.start => last.1 = r.end,
                 _ => out.push((r.start, r.end)),
@@ -207,9 +217,12 @@ impl MemoryMap {
             .collect()
     }
 
-    /// Highest end address of any RAM.
+    /// Highest end address of any RAM, accepted or not.
     pub fn ram_end(&self) -> u64 {
-        self.ram_ranges().last().map(|r| r.1).unwrap_or(0)
+        self.ranges_where(|k| k != Kind::Reserved)
+            .last()
+            .map(|r| r.1)
+            .unwrap_or(0)
     }
 
     /// Marks `[start, end)` (page aligned) as `kind`. Every byte of it must currently be free
@@ -305,6 +318,43 @@ impl MemoryMap {
         let end = start.checked_add(size).ok_or(bad)?;
         self.reserve(start, end, Kind::Used(usage))?;
         Ok(start)
+    }
+
+    /// Turns the parts of `[start, end)` that are of kind `from` into `to` (e.g. a range of
+    /// unaccepted RAM once accepted).
+    pub fn retype_range(&mut self, start: u64, end: u64, from: Kind, to: Kind) {
+        let mut out: Vec<Region> = Vec::with_capacity(self.regions.len().saturating_add(2));
+        for r in &self.regions {
+            if r.kind != from || r.end <= start || r.start >= end {
+                out.push(*r);
+                continue;
+            }
+            let (a, b) = (r.start.max(start), r.end.min(end));
+            if r.start < a {
+                out.push(Region {
+                    start: r.start,
+                    end: a,
+                    kind: r.kind,
+                });
+            }
+            out.push(Region {
+                start: a,
+                end: b,
+                kind: to,
+            });
+            if b < r.end {
+                out.push(Region {
+                    start: b,
+                    end: r.end,
+                    kind: r.kind,
+                });
+            }
+        }
+        let mut merged = Vec::with_capacity(out.len());
+        for r in out {
+            push_merged(&mut merged, r);
+        }
+        self.regions = merged;
     }
 
     /// Turns every region of kind `from` into `to` (e.g. unaccepted RAM once accepted).
@@ -506,5 +556,29 @@ mod tests {
             m.allocate(u64::MAX, 0x1000, 4 * G, Usage::Payload),
             Err(Error::BadRequest { .. })
         ));
+    }
+
+    #[test]
+    fn retype_range_splits_and_merges() {
+        let mut m = MemoryMap::from_regions(alloc::vec![
+            Region {
+                start: 0,
+                end: 0x10_0000,
+                kind: Kind::Ram
+            },
+            Region {
+                start: 0x10_0000,
+                end: 0x100_0000,
+                kind: Kind::Unaccepted
+            },
+        ])
+        .unwrap();
+        m.retype_range(0x10_0000, 0x40_0000, Kind::Unaccepted, Kind::Ram);
+        assert_eq!(m.ram_ranges(), [(0, 0x40_0000)]);
+        assert_eq!(m.unaccepted_ranges(), [(0x40_0000, 0x100_0000)]);
+        assert_eq!(m.ram_end(), 0x100_0000);
+        // Only regions of the `from` kind change.
+        m.retype_range(0, 0x20_0000, Kind::Unaccepted, Kind::Reserved);
+        assert_eq!(m.ram_ranges(), [(0, 0x40_0000)]);
     }
 }
