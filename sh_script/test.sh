@@ -36,6 +36,16 @@ default_image=$(cargo image --release)
 cargo run --quiet --locked -p td-shim-tools --bin td-shim-info -- "$default_image"
 python3 devtools/tdvf-check.py "$default_image"
 
+step "production images carry no emulated-TDX code"
+for marker in "EMULATED TDX" "emulated-tdx:"; do
+    if grep -a -q -- "$marker" "$default_image"; then
+        echo "FAIL: $default_image contains '$marker'"; exit 1
+    fi
+done
+emu_image=$(cargo image --release --emulated-tdx -o target/release/final-emulated-tdx.bin)
+grep -a -q -- "EMULATED TDX" "$emu_image" || { echo "FAIL: the emulated-TDX image lacks its warning"; exit 1; }
+echo "ok: $default_image has no emulation code; $emu_image says it is emulated"
+
 step "bad inputs to cargo image give one clear line and a non-zero exit"
 bad_out=$(mktemp -d)
 trap 'rm -rf "$bad_out"' EXIT

@@ -294,3 +294,62 @@ fn linux_smp_wakes_its_cpus_through_the_mailbox() {
         o.describe()
     );
 }
+
+#[test]
+fn linux_from_the_payload_section_runs_in_place() {
+    let Some(kernels) = std::env::var_os("TD_SHIM_KERNELS").map(PathBuf::from) else {
+        panic!("TD_SHIM_KERNELS is not set: run through `cargo xtask boot-test`");
+    };
+    let path = image("linux-td-payload-emu.bin");
+    let img = std::fs::read(&path).expect("read the image");
+    let md = metadata::parse_image(&img).expect("image metadata");
+    let good = vmm::build_td_hob(&img, GIB, &vmm::TdHobOptions::default()).expect("TD HOB");
+    let hob = hob_file("td-payload-1G", &good.bytes);
+    // What cloud-hypervisor does: the bzImage into the Payload section, the command line
+    // (NUL-terminated) into PayloadParam, both with the generic loader.
+    let kernel = kernels.join("vmlinuz-6.12");
+    let kernel_len = std::fs::metadata(&kernel).expect("kernel").len();
+    let blob = vmm::cmdline_blob("console=ttyS0 tdshim-payload-section").expect("cmdline");
+    let cmdline = hob_file("td-payload-cmdline", &blob);
+    let mut r = Run::new(&path)
+        .memory("1G")
+        .timeout(Duration::from_secs(180))
+        .stop_on("Kernel command line:");
+    let loads = vmm::loader_args(
+        &md,
+        &hob,
+        Some(vmm::LoadFile {
+            path: &kernel,
+            len: kernel_len,
+        }),
+        Some(vmm::LoadFile {
+            path: &cmdline,
+            len: blob.len() as u64,
+        }),
+    )
+    .expect("loader args");
+    for a in loads {
+        r = r.arg(&a);
+    }
+    let o = r.run().expect("qemu starts");
+    let payload = md
+        .sections
+        .iter()
+        .find(|s| s.section_type == metadata::SectionType::Payload as u32)
+        .unwrap();
+    let (_, line) = o
+        .find("td-shim: INFO  linux: kernel at ")
+        .unwrap_or_else(|| panic!("{}", o.describe()));
+    // In place: the protected-mode kernel right after the setup part inside the section.
+    assert!(
+        line.contains(&format!("kernel at {:#x}", payload.memory_address + 0x5000)),
+        "{line}\n{}",
+        o.describe()
+    );
+    assert!(
+        o.find("Kernel command line: console=ttyS0 tdshim-payload-section")
+            .is_some(),
+        "{}",
+        o.describe()
+    );
+}

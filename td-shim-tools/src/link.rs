@@ -34,6 +34,8 @@ pub struct LinkInput {
     /// Extra RAW files placed after the payload in the payload FV (an embedded kernel's
     /// initrd and command line: `fv::PAYLOAD_INITRD_FILE_NAME`, `PAYLOAD_CMDLINE_FILE_NAME`).
     pub payload_files: Vec<(td_shim::format::guid::Guid, Vec<u8>)>,
+    /// Add Payload/PayloadParam metadata sections for a VMM that loads the kernel itself.
+    pub td_payload_sections: bool,
     /// Size of the final image in bytes.
     pub image_size: u64,
 }
@@ -199,6 +201,13 @@ pub fn check_image_size(size: u64) -> Result<(), LinkError> {
 /// FV is embedded, which puts the payload region inside the BFV). `image_size` must have
 /// passed [`check_image_size`].
 pub fn sections(image_size: u64, payload: bool) -> Vec<metadata::Section> {
+    sections_with(image_size, payload, false)
+}
+
+/// [`sections`], plus (with `td_payload`) a Payload and a PayloadParam section at
+/// `TD_PAYLOAD_BASE` / `TD_PAYLOAD_PARAM_BASE`, into which a VMM loads a kernel and its
+/// command line (cloud-hypervisor style; QEMU refuses these section types).
+pub fn sections_with(image_size: u64, payload: bool, td_payload: bool) -> Vec<metadata::Section> {
     let base = image_base(image_size);
     let bfv_offset = if payload {
         PAYLOAD_OFFSET
@@ -244,6 +253,33 @@ pub fn sections(image_size: u64, payload: bool) -> Vec<metadata::Section> {
             attributes: 0,
         },
     ]
+    .into_iter()
+    .chain(
+        td_payload
+            .then(|| {
+                [
+                    metadata::Section {
+                        data_offset: 0,
+                        raw_data_size: 0,
+                        memory_address: td_shim::layout::TD_PAYLOAD_BASE,
+                        memory_data_size: td_shim::layout::TD_PAYLOAD_SIZE,
+                        section_type: metadata::SectionType::Payload as u32,
+                        attributes: 0,
+                    },
+                    metadata::Section {
+                        data_offset: 0,
+                        raw_data_size: 0,
+                        memory_address: td_shim::layout::TD_PAYLOAD_PARAM_BASE,
+                        memory_data_size: td_shim::layout::TD_PAYLOAD_PARAM_SIZE,
+                        section_type: metadata::SectionType::PayloadParam as u32,
+                        attributes: 0,
+                    },
+                ]
+            })
+            .into_iter()
+            .flatten(),
+    )
+    .collect()
 }
 
 /// Relocates the shim for [`SHIM_RUN_BASE`]: returns (memory image, entry GPA, relocations).
@@ -336,7 +372,7 @@ pub fn link(input: &LinkInput) -> Result<LinkOutput, LinkError> {
     let ipl_offset = IPL_BASE - base;
     let rv_offset = size - RESET_VECTOR_SIZE;
     let descriptor_offset = metadata_offset + 16;
-    let sections = sections(size, input.payload.is_some());
+    let sections = sections_with(size, input.payload.is_some(), input.td_payload_sections);
     let md = metadata::build(&sections);
     assert!(
         md.len() as u64 <= METADATA_SIZE,
@@ -626,6 +662,7 @@ mod tests {
         let rv = vec![0u8; RESET_VECTOR_SIZE as usize];
         let mk = |rv: Vec<u8>, size: u64, payload: Option<Vec<u8>>| LinkInput {
             payload_files: Vec::new(),
+            td_payload_sections: false,
             reset_vector: rv,
             shim_elf: b"not an elf at all, clearly".to_vec(),
             payload,

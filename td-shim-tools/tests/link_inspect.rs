@@ -121,6 +121,7 @@ fn expected_shim_memory(file: &[u8]) -> Vec<u8> {
 fn input(payload: Option<Vec<u8>>, image_size: u64) -> LinkInput {
     LinkInput {
         payload_files: Vec::new(),
+        td_payload_sections: false,
         reset_vector: fake_reset_vector(),
         shim_elf: tiny_pie(0x3000),
         payload,

@@ -153,6 +153,17 @@ pub const TD_HOB_BASE: u64 = 0x80_0000;
 /// Size of the TD HOB section.
 pub const TD_HOB_SIZE: u64 = 0x2_0000;
 
+/// GPA of the metadata Payload section of images for VMMs that load the kernel themselves
+/// (`cargo image --td-payload-sections`, cloud-hypervisor style): the VMM copies the bzImage
+/// here and the kernel runs in place.
+pub const TD_PAYLOAD_BASE: u64 = 0x400_0000;
+/// Size of the Payload section.
+pub const TD_PAYLOAD_SIZE: u64 = 0x200_0000;
+/// GPA of the PayloadParam section (the NUL-terminated kernel command line).
+pub const TD_PAYLOAD_PARAM_BASE: u64 = TD_PAYLOAD_BASE - PAGE_SIZE;
+/// Size of the PayloadParam section.
+pub const TD_PAYLOAD_PARAM_SIZE: u64 = PAGE_SIZE;
+
 /// Every fixed low-RAM range the firmware owns before it has a memory map, as
 /// `(name, base, size)`; used to keep runtime allocations away from them.
 pub const EARLY_REGIONS: [(&str, u64, u64); 5] = [

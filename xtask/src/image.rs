@@ -54,6 +54,11 @@ pub struct ImageArgs {
     /// Kernel command line to embed next to the kernel (`-t linux -p KERNEL` only).
     #[arg(long, value_name = "STRING", requires = "payload")]
     pub cmdline: Option<String>,
+    /// Add Payload/PayloadParam metadata sections so that a TDX VMM that loads the kernel
+    /// itself (cloud-hypervisor) can boot Linux (`-t linux`, no `-p`). Stock QEMU refuses
+    /// images with these sections.
+    #[arg(long)]
+    pub td_payload_sections: bool,
     /// Log level compiled into the firmware.
     #[arg(long, value_enum, default_value = "info")]
     pub log_level: LogLevel,
@@ -184,6 +189,7 @@ pub fn image(args: &ImageArgs) -> Result<PathBuf, String> {
         .unwrap_or_else(|| fitting_image_size(payload.as_deref(), &payload_files));
     let input = td_shim_tools::link::LinkInput {
         payload_files,
+        td_payload_sections: args.td_payload_sections,
         reset_vector: std::fs::read(&rv)
             .map_err(|e| format!("cannot read {}: {e}", rv.display()))?,
         shim_elf: std::fs::read(&shim)

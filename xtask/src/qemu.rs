@@ -75,6 +75,7 @@ fn base_args(output: PathBuf) -> ImageArgs {
         output: Some(output),
         initrd: None,
         cmdline: None,
+        td_payload_sections: false,
         log_level: LogLevel::Info,
         features: None,
         image_size: None,
@@ -164,6 +165,11 @@ pub fn boot_test(args: &BootTestArgs) -> Result<(), String> {
         // And a Linux image (kernel through fw_cfg) for the SMP boot through the mailbox.
         let mut a = base_args(out.join("linux-emu.bin"));
         a.emulated_tdx = true;
+        image::image(&a)?;
+        // And one with Payload/PayloadParam sections, for a kernel the VMM loads itself.
+        let mut a = base_args(out.join("linux-td-payload-emu.bin"));
+        a.emulated_tdx = true;
+        a.td_payload_sections = true;
         image::image(&a)?;
     }
     // ---- END emulated TDX tests ---------------------------------------------------------

@@ -64,6 +64,7 @@ impl fmt::Display for Error {
 fn run(args: &Args) -> Result<link::Summary, Error> {
     let input = LinkInput {
         payload_files: Vec::new(),
+        td_payload_sections: false,
         reset_vector: file::read(&args.reset_vector).map_err(Error::File)?,
         shim_elf: file::read(&args.shim).map_err(Error::File)?,
         payload: args

@@ -36,9 +36,20 @@ pub enum Payload {
     },
 }
 
+/// The metadata Payload (and PayloadParam) sections, into which a VMM that loads the kernel
+/// itself (cloud-hypervisor style) puts a bzImage and its command line.
+#[derive(Clone, Copy, Debug)]
+pub struct TdPayload {
+    pub base: u64,
+    pub size: u64,
+    /// `(gpa, size)` of the PayloadParam section.
+    pub param: Option<(u64, u64)>,
+}
+
 /// What the image says about itself.
 #[derive(Clone, Debug)]
 pub struct Image {
+    pub td_payload: Option<TdPayload>,
     pub size: u64,
     pub base: u64,
     pub metadata: metadata::Metadata,
@@ -130,12 +141,20 @@ pub fn image() -> Result<Image, Error> {
         );
         break;
     }
+    let find = |t: metadata::SectionType| md.sections.iter().find(|s| s.section_type == t as u32);
+    let td_payload = find(metadata::SectionType::Payload).map(|p| TdPayload {
+        base: p.memory_address,
+        size: p.memory_data_size,
+        param: find(metadata::SectionType::PayloadParam)
+            .map(|q| (q.memory_address, q.memory_data_size)),
+    });
     Ok(Image {
         size,
         base,
         metadata: md,
         payload_fv,
         payload,
+        td_payload,
     })
 }
 
@@ -151,6 +170,7 @@ pub fn memory_map<'p>(
             let fw = FwCfg::probe(p)?.ok_or(Error::NoMemoryMap)?;
             let mut map = legacy_map(&fw)?;
             reserve_fixed(&mut map)?;
+            reserve_td_payload(&mut map, image)?;
             Ok((map, Some(fw)))
         }
         PlatformKind::Tdx => {
@@ -161,6 +181,7 @@ pub fn memory_map<'p>(
             let lazy = fw.as_ref().is_some_and(lazy_accept_requested);
             let mut map = td_map(p, image, entry, lazy)?;
             reserve_fixed(&mut map)?;
+            reserve_td_payload(&mut map, image)?;
             let fw = match fw {
                 Some(mut fw) => {
                     if fw.has_dma() {
@@ -345,6 +366,26 @@ fn map_all_ram_early(end: u64) -> Result<(), Error> {
     // SAFETY: the tables identity-map [0, max(4 GiB, end)), which holds the image, this code,
     // the stack (minus its guard page), the heap and all RAM.
     unsafe { crate::arch::cpu::write_cr3(tables.root()) };
+    Ok(())
+}
+
+/// Keeps the Payload/PayloadParam sections (what the VMM loaded there) out of allocations.
+fn reserve_td_payload(map: &mut MemoryMap, image: &Image) -> Result<(), Error> {
+    let Some(tp) = image.td_payload else {
+        return Ok(());
+    };
+    map.reserve(tp.base, tp.base + tp.size, Kind::Used(Usage::Kernel))
+        .map_err(|_| Error::EarlyRegionNotRam {
+            name: "payload section",
+            base: tp.base,
+        })?;
+    if let Some((base, size)) = tp.param {
+        map.reserve(base, base + size, Kind::Used(Usage::Tables))
+            .map_err(|_| Error::EarlyRegionNotRam {
+                name: "payload-param section",
+                base,
+            })?;
+    }
     Ok(())
 }
 

@@ -23,6 +23,13 @@ use log::{debug, info};
 pub enum Source {
     /// QEMU `-kernel/-initrd/-append` through fw_cfg.
     FwCfg,
+    /// Loaded by the VMM into the metadata Payload section (runs in place), the command line in
+    /// PayloadParam.
+    PayloadSection {
+        base: u64,
+        region: &'static [u8],
+        cmdline: Option<&'static [u8]>,
+    },
     /// Embedded in the image's payload FV by `cargo image -t linux -p KERNEL`.
     Embedded {
         kernel: &'static [u8],
@@ -76,10 +83,15 @@ pub fn prepare(
             let n = kernel.len().min(MAX_SETUP as usize);
             (kernel[..n].to_vec(), 0)
         }
+        Source::PayloadSection { region, .. } => {
+            let n = region.len().min(MAX_SETUP as usize);
+            (region[..n].to_vec(), 0)
+        }
     };
     let kernel: Kernel = match src {
         Source::FwCfg => bzimage::parse_parts(&setup, pm_len)?,
         Source::Embedded { kernel, .. } => bzimage::parse(kernel)?,
+        Source::PayloadSection { region, .. } => bzimage::parse(section_kernel(region))?,
     };
     let header = kernel.header_bytes(&setup).to_vec();
     info!(
@@ -108,6 +120,9 @@ pub fn prepare(
             c
         }
         Source::Embedded { cmdline, .. } => cmdline.map(<[u8]>::to_vec).unwrap_or_default(),
+        // The VMM writes a NUL-terminated string into the 4 KiB section; the kernel's limit
+        // applies as usual (validate_cmdline below stops at the first NUL).
+        Source::PayloadSection { cmdline, .. } => cmdline.map(<[u8]>::to_vec).unwrap_or_default(),
     };
     let cmdline = if cmdline.is_empty() {
         alloc::vec![0u8]
@@ -116,23 +131,46 @@ pub fn prepare(
     };
     let cmdline_len = bzimage::validate_cmdline(&cmdline, &kernel)?;
 
-    // 3. The kernel: at its preferred address, or the first aligned fit.
-    let load = bzimage::plan_load(&kernel, &map.free_ranges())?;
-    map.reserve(load, load + kernel.init_size, Kind::Used(Usage::Kernel))?;
-    // SAFETY: [load, load + init_size) was free RAM and is now the kernel's; pm_len ≤ init_size
-    // was checked by the bzImage parser.
-    let dest = unsafe { mem::phys_slice_mut(load, kernel.pm_len) };
-    match src {
-        Source::FwCfg => fw
-            .ok_or(Error::NoPayload)?
-            .read_item_into(fw_cfg::KEY_KERNEL_DATA, dest)?,
-        Source::Embedded { kernel: bytes, .. } => {
-            let pm = bytes
-                .get(kernel.pm_offset as usize..(kernel.pm_offset + kernel.pm_len) as usize)
-                .ok_or(Error::Image("embedded kernel shorter than its header says"))?;
-            dest.copy_from_slice(pm);
+    // 3. The kernel: at its preferred address, or the first aligned fit; a kernel in the
+    // Payload section runs in place (its bytes stay what the VMM loaded and measured), and
+    // the RAM it realigns and decompresses into must be free.
+    let load = match src {
+        Source::PayloadSection { base, region, .. } => {
+            let load = base + kernel.pm_offset;
+            let end = load.next_multiple_of(u64::from(kernel.kernel_alignment).max(0x1000))
+                + kernel.init_size;
+            let region_end = base + region.len() as u64;
+            if end > region_end {
+                map.reserve(region_end, end, Kind::Used(Usage::Kernel))
+                    .map_err(|_| {
+                        Error::Linux(bzimage::Error::NoRoomForKernel {
+                            init_size: kernel.init_size,
+                        })
+                    })?;
+            }
+            load
         }
-    }
+        _ => {
+            let load = bzimage::plan_load(&kernel, &map.free_ranges())?;
+            map.reserve(load, load + kernel.init_size, Kind::Used(Usage::Kernel))?;
+            // SAFETY: [load, load + init_size) was free RAM and is now the kernel's;
+            // pm_len ≤ init_size was checked by the bzImage parser.
+            let dest = unsafe { mem::phys_slice_mut(load, kernel.pm_len) };
+            match src {
+                Source::FwCfg => fw
+                    .ok_or(Error::NoPayload)?
+                    .read_item_into(fw_cfg::KEY_KERNEL_DATA, dest)?,
+                Source::Embedded { kernel: bytes, .. } => {
+                    let pm = bytes
+                        .get(kernel.pm_offset as usize..(kernel.pm_offset + kernel.pm_len) as usize)
+                        .ok_or(Error::Image("embedded kernel shorter than its header says"))?;
+                    dest.copy_from_slice(pm);
+                }
+                Source::PayloadSection { .. } => {}
+            }
+            load
+        }
+    };
     info!(
         "linux: kernel at {:#x}, {:#x} bytes reserved",
         load, kernel.init_size
@@ -145,6 +183,7 @@ pub fn prepare(
                 .read_u32(fw_cfg::KEY_INITRD_SIZE),
         ),
         Source::Embedded { initrd, .. } => initrd.map_or(0, |i| i.len() as u64),
+        Source::PayloadSection { .. } => 0,
     };
     let initrd = if initrd_len == 0 {
         None
@@ -171,7 +210,7 @@ pub fn prepare(
                 initrd: Some(bytes),
                 ..
             } => dest.copy_from_slice(bytes),
-            Source::Embedded { initrd: None, .. } => {}
+            Source::Embedded { initrd: None, .. } | Source::PayloadSection { .. } => {}
         }
         info!("linux: initrd at {:#x}, {:#x} bytes", at, initrd_len);
         Some((at, initrd_len))
@@ -214,6 +253,23 @@ pub fn prepare(
         rsdp,
         boot_params,
     })
+}
+
+/// The bzImage inside a zero-padded Payload section: setup part + `syssize` paragraphs of
+/// protected-mode kernel (the whole section when the header does not say).
+fn section_kernel(region: &[u8]) -> &[u8] {
+    let setup_sects = match region.get(0x1F1).copied().unwrap_or(0) {
+        0 => 4,
+        n => u64::from(n),
+    };
+    let syssize = region
+        .get(0x1F4..0x1F8)
+        .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+    if syssize == 0 {
+        return region;
+    }
+    let len = (setup_sects + 1) * 512 + u64::from(syssize) * 16;
+    &region[..(len.min(region.len() as u64) as usize)]
 }
 
 /// Writes the zero page with the final E820 view of `map` (call after the last allocation).

@@ -116,12 +116,36 @@ fn try_boot(entry: &EntryArgs, p: &dyn Platform) -> Result<Handoff, Error> {
             initrd,
             cmdline,
         }),
-        None => match &fw {
-            Some(fw) if fw.read_u32(crate::platform::fw_cfg::KEY_KERNEL_SIZE) != 0 => {
-                Target::Linux(linux::Source::FwCfg)
+        None => {
+            // A kernel the VMM put into the Payload section (cloud-hypervisor style), else one
+            // offered through QEMU's fw_cfg.
+            let in_section = image.td_payload.and_then(|tp| {
+                // SAFETY: the Payload section is RAM the VMM loaded (accepted in a TD) and the
+                // memory map reserved for it; it is only read here.
+                let region = unsafe { mem::phys_slice(tp.base, tp.size) };
+                region
+                    .get(0x202..0x206)
+                    .filter(|m| *m == b"HdrS")
+                    .map(|_| (tp, region))
+            });
+            match (in_section, &fw) {
+                (Some((tp, region)), _) => {
+                    let cmdline = tp.param.map(|(base, size)| {
+                        // SAFETY: the PayloadParam section, reserved like the Payload section.
+                        unsafe { mem::phys_slice(base, size) }
+                    });
+                    Target::Linux(linux::Source::PayloadSection {
+                        base: tp.base,
+                        region,
+                        cmdline,
+                    })
+                }
+                (None, Some(fw)) if fw.read_u32(crate::platform::fw_cfg::KEY_KERNEL_SIZE) != 0 => {
+                    Target::Linux(linux::Source::FwCfg)
+                }
+                _ => return Err(Error::NoPayload),
             }
-            _ => return Err(Error::NoPayload),
-        },
+        }
     };
 
     // In a TD the firmware holds the APs: they go to a mailbox in reserved memory that the
