@@ -254,31 +254,28 @@ pub fn sections_with(image_size: u64, payload: bool, td_payload: bool) -> Vec<me
         },
     ]
     .into_iter()
-    .chain(
-        td_payload
-            .then(|| {
-                [
-                    metadata::Section {
-                        data_offset: 0,
-                        raw_data_size: 0,
-                        memory_address: td_shim::layout::TD_PAYLOAD_BASE,
-                        memory_data_size: td_shim::layout::TD_PAYLOAD_SIZE,
-                        section_type: metadata::SectionType::Payload as u32,
-                        attributes: 0,
-                    },
-                    metadata::Section {
-                        data_offset: 0,
-                        raw_data_size: 0,
-                        memory_address: td_shim::layout::TD_PAYLOAD_PARAM_BASE,
-                        memory_data_size: td_shim::layout::TD_PAYLOAD_PARAM_SIZE,
-                        section_type: metadata::SectionType::PayloadParam as u32,
-                        attributes: 0,
-                    },
-                ]
-            })
-            .into_iter()
-            .flatten(),
-    )
+    .chain(if td_payload {
+        vec![
+            metadata::Section {
+                data_offset: 0,
+                raw_data_size: 0,
+                memory_address: td_shim::layout::TD_PAYLOAD_BASE,
+                memory_data_size: td_shim::layout::TD_PAYLOAD_SIZE,
+                section_type: metadata::SectionType::Payload as u32,
+                attributes: 0,
+            },
+            metadata::Section {
+                data_offset: 0,
+                raw_data_size: 0,
+                memory_address: td_shim::layout::TD_PAYLOAD_PARAM_BASE,
+                memory_data_size: td_shim::layout::TD_PAYLOAD_PARAM_SIZE,
+                section_type: metadata::SectionType::PayloadParam as u32,
+                attributes: 0,
+            },
+        ]
+    } else {
+        Vec::new()
+    })
     .collect()
 }
 

@@ -787,7 +787,7 @@ mod tests {
     fn linked(image_size: u64) -> Vec<u8> {
         link::link(&LinkInput {
             payload_files: Vec::new(),
-        td_payload_sections: false,
+            td_payload_sections: false,
             reset_vector: fake_reset_vector(),
             shim_elf: tiny_pie(),
             payload: None,
