@@ -20,6 +20,7 @@ cargo clippy --locked --workspace --all-targets -- -D warnings
 
 step "clippy (x86_64-unknown-none: firmware and payload)"
 cargo clippy --locked -p td-shim --bin td-shim --target x86_64-unknown-none -- -D warnings
+cargo clippy --locked -p td-shim --features emulated-tdx --bin td-shim --target x86_64-unknown-none -- -D warnings
 cargo clippy --locked -p td-payload --bins --lib --target x86_64-unknown-none -- -D warnings
 
 step "host unit and integration tests"

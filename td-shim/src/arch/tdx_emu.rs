@@ -125,7 +125,7 @@ fn accept(rcx: u64) -> u64 {
         1 => SIZE_2M,
         _ => return OPERAND_INVALID,
     };
-    if gpa % size != 0 {
+    if !gpa.is_multiple_of(size) {
         return OPERAND_INVALID;
     }
     let end = gpa + size;
@@ -184,7 +184,7 @@ fn vp_info() -> Regs {
 }
 
 fn extend(rcx: u64, rdx: u64) -> u64 {
-    if rcx % 64 != 0 || rdx > 3 {
+    if !rcx.is_multiple_of(64) || rdx > 3 {
         return OPERAND_INVALID;
     }
     // SAFETY: the caller of TDG.MR.RTMR.EXTEND passes the GPA of a 48-byte digest it owns; the
@@ -200,7 +200,7 @@ fn extend(rcx: u64, rdx: u64) -> u64 {
 }
 
 fn report(rcx: u64, rdx: u64) -> u64 {
-    if rcx % 1024 != 0 || rdx % 64 != 0 {
+    if !rcx.is_multiple_of(1024) || !rdx.is_multiple_of(64) {
         return OPERAND_INVALID;
     }
     // SAFETY: the caller passes a 1024-byte output buffer and 64 bytes of REPORTDATA it owns.
