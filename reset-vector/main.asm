@@ -270,7 +270,8 @@ long_mode:
 ;   [+0x008] u64 WakeupVector   [+0x800] u64 FwArgs[0..3]   [+0x900] u32 arrival count
 ; Commands: 3 = AssignWork (call WakeupVector(RDI = vCPU index, RSI = FwArgs[1]) on the stack
 ; FwArgs[0], then wait again), 1 = Wakeup (jump to WakeupVector with RBX = FwArgs[0], the
-; relocated mailbox), anything else = check-in (acknowledge only). Parameters are read before
+; relocated mailbox), 5 = SetCr3 (load FwArgs[0] into CR3), anything else = check-in
+; (acknowledge only). Parameters are read before
 ; the acknowledgement, which frees the mailbox for the next command.
 ap_mailbox_loop:
     mov rbx, MAILBOX_BASE
@@ -285,6 +286,13 @@ ap_mailbox_loop:
     je .work
     cmp eax, 1
     je .relocate
+    cmp eax, 5
+    je .set_cr3
+    mov dword [rbx + 4], 0xFFFFFFFF
+    jmp .wait
+.set_cr3:
+    mov rax, [rbx + 0x800]
+    mov cr3, rax              ; the bootstrap processor's page tables (all RAM mapped)
     mov dword [rbx + 4], 0xFFFFFFFF
     jmp .wait
 .work:

@@ -116,6 +116,41 @@ fn example_payload_under_emulation_8g() {
 }
 
 /// Boots with the hostile HOB `name`; the firmware must refuse it and halt.
+#[test]
+fn example_payload_under_emulation_8g_smp4_accepts_in_parallel() {
+    // The APs take accept work through the mailbox, above 4 GiB too (they must have been
+    // given the firmware's page tables for that).
+    let o = boot(
+        "8G",
+        "good-smp4",
+        |h| h.bytes.clone(),
+        Run::new(image(IMAGE))
+            .smp(4)
+            .timeout(Duration::from_secs(300))
+            .stop_on("td-shim: ERROR"),
+    );
+    check_good(&o, 10 * GIB);
+    assert!(
+        o.find("td-shim: INFO  3 application processors ready")
+            .is_some(),
+        "{}",
+        o.describe()
+    );
+    // One TDCALL per 2 MiB for the aligned RAM: 8 GiB minus what the VMM had added, at most
+    // 4096 2 MiB accepts.
+    let (_, line) = o.find("emulated-tdx: accept calls: ").unwrap();
+    let n2m: u64 = line
+        .split("accept calls: ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((4000..=4096).contains(&n2m), "{line}");
+}
+
 fn hostile(name: &str) {
     let o = boot(
         "1G",

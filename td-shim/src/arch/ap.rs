@@ -15,6 +15,8 @@ pub const CMD_WAKEUP: u16 = 1;
 pub const CMD_ASSIGN_WORK: u16 = 3;
 /// Command: acknowledge only.
 pub const CMD_CHECK_IN: u16 = 4;
+/// Command: load FwArgs[0] into CR3.
+pub const CMD_SET_CR3: u16 = 5;
 /// ApicId value meaning "acknowledged / nobody".
 pub const ACK: u32 = 0xFFFF_FFFF;
 
@@ -73,7 +75,8 @@ impl Mailbox {
     /// Sends `command` to the AP with vCPU index `vcpu` and waits for its acknowledgement.
     ///
     /// # Safety
-    /// For CMD_ASSIGN_WORK, `vector` must be an `extern "sysv64" fn(u64, u64)` that is safe to
+    /// For CMD_SET_CR3, `args[0]` must be page tables that map everything the AP runs and
+    /// touches (its loop, the mailbox, its stacks). For CMD_ASSIGN_WORK, `vector` must be an `extern "sysv64" fn(u64, u64)` that is safe to
     /// run on that AP with `args[1]`, and `args[0]` the top of a stack only that AP uses; for
     /// CMD_WAKEUP, `vector` must be code the AP may run forever with RBX = `args[0]`.
     pub unsafe fn send(

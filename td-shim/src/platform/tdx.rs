@@ -119,6 +119,14 @@ impl Tdx {
                     );
                     return None;
                 }
+                // The APs still run on the reset vector's tables: give them ours (all RAM).
+                for vcpu in 1..=aps {
+                    // SAFETY: the current CR3 maps all RAM, the image and the mailbox.
+                    if unsafe { mailbox.send(vcpu, ap::CMD_SET_CR3, 0, [cpu::cr3(), 0]) }.is_err() {
+                        log::warn!("vcpu {vcpu} did not take the page tables; accepting on one");
+                        return None;
+                    }
+                }
                 let stacks = (0..aps)
                     .map(|_| {
                         let stack: &'static mut [u8] = alloc::vec![0u8; AP_STACK_SIZE].leak();
@@ -331,7 +339,11 @@ impl Platform for Tdx {
             core::ptr::copy_nonoverlapping(code.as_ptr(), loop_at as *mut u8, code.len());
         }
         for vcpu in 1..=pool.stacks.len() as u32 {
-            // SAFETY: the loop code was just copied there and runs forever with RBX = mailbox.
+            // SAFETY: the final page tables (reserved memory) map all RAM, the OS mailbox and
+            // its loop code; then the loop code was just copied there and runs forever with
+            // RBX = mailbox.
+            unsafe { pool.mailbox.send(vcpu, ap::CMD_SET_CR3, 0, [cpu::cr3(), 0]) }
+                .map_err(|t| Error::ApTimeout { vcpu: t.vcpu })?;
             unsafe {
                 pool.mailbox
                     .send(vcpu, ap::CMD_WAKEUP, loop_at, [mailbox, 0])
