@@ -340,10 +340,10 @@ impl Platform for Tdx {
         }
         for vcpu in 1..=pool.stacks.len() as u32 {
             // SAFETY: the final page tables (reserved memory) map all RAM, the OS mailbox and
-            // its loop code; then the loop code was just copied there and runs forever with
-            // RBX = mailbox.
+            // its loop code.
             unsafe { pool.mailbox.send(vcpu, ap::CMD_SET_CR3, 0, [cpu::cr3(), 0]) }
                 .map_err(|t| Error::ApTimeout { vcpu: t.vcpu })?;
+            // SAFETY: the loop code was just copied there and runs forever with RBX = mailbox.
             unsafe {
                 pool.mailbox
                     .send(vcpu, ap::CMD_WAKEUP, loop_at, [mailbox, 0])
