@@ -272,16 +272,26 @@ fn lazy_accept_hands_over_exactly_the_unaccepted_ram() {
     );
 }
 
-#[test]
-fn linux_smp_wakes_its_cpus_through_the_mailbox() {
+/// The kernel directory, an image, its metadata and the TD HOB a VMM would build for it.
+fn linux_setup(
+    name: &str,
+    memory: u64,
+    tag: &str,
+) -> (PathBuf, PathBuf, metadata::Metadata, PathBuf) {
     let Some(kernels) = std::env::var_os("TD_SHIM_KERNELS").map(PathBuf::from) else {
         panic!("TD_SHIM_KERNELS is not set: run through `cargo xtask boot-test`");
     };
-    let path = image("linux-emu.bin");
+    let path = image(name);
     let img = std::fs::read(&path).expect("read the image");
     let md = metadata::parse_image(&img).expect("image metadata");
-    let good = vmm::build_td_hob(&img, 2 * GIB, &vmm::TdHobOptions::default()).expect("TD HOB");
-    let hob = hob_file("linux-smp-2G", &good.bytes);
+    let good = vmm::build_td_hob(&img, memory, &vmm::TdHobOptions::default()).expect("TD HOB");
+    let hob = hob_file(tag, &good.bytes);
+    (kernels, path, md, hob)
+}
+
+#[test]
+fn linux_smp_wakes_its_cpus_through_the_mailbox() {
+    let (kernels, path, md, hob) = linux_setup("linux-emu.bin", 2 * GIB, "linux-smp-2G");
     let boot_once = || {
         let mut r = Run::new(&path)
             .memory("2G")
@@ -332,14 +342,7 @@ fn linux_smp_wakes_its_cpus_through_the_mailbox() {
 
 #[test]
 fn linux_from_the_payload_section_runs_in_place() {
-    let Some(kernels) = std::env::var_os("TD_SHIM_KERNELS").map(PathBuf::from) else {
-        panic!("TD_SHIM_KERNELS is not set: run through `cargo xtask boot-test`");
-    };
-    let path = image("linux-td-payload-emu.bin");
-    let img = std::fs::read(&path).expect("read the image");
-    let md = metadata::parse_image(&img).expect("image metadata");
-    let good = vmm::build_td_hob(&img, GIB, &vmm::TdHobOptions::default()).expect("TD HOB");
-    let hob = hob_file("td-payload-1G", &good.bytes);
+    let (kernels, path, md, hob) = linux_setup("linux-td-payload-emu.bin", GIB, "td-payload-1G");
     // What cloud-hypervisor does: the bzImage into the Payload section, the command line
     // (NUL-terminated) into PayloadParam, both with the generic loader.
     let kernel = kernels.join("vmlinuz-6.12");
