@@ -16,6 +16,7 @@ use crate::layout::{self, FOUR_GIB, PAGE_SIZE};
 use crate::loader::elf;
 use crate::logger::{self, Console};
 use crate::mem::{self, map::Usage, paging};
+use crate::platform::fw_cfg::FwCfg;
 use crate::platform::{self, Platform, PlatformKind};
 use core::fmt::Write;
 use handoff::Handoff;
@@ -104,49 +105,7 @@ fn try_boot(entry: &EntryArgs, p: &dyn Platform) -> Result<Handoff, Error> {
         p.vcpu_count()
     );
 
-    // What to boot: the image's own payload, else a kernel the VMM offers through fw_cfg.
-    let target = match image.payload {
-        Some(inputs::Payload::Elf(bytes)) => Target::Elf(bytes),
-        Some(inputs::Payload::Linux {
-            kernel,
-            initrd,
-            cmdline,
-        }) => Target::Linux(linux::Source::Embedded {
-            kernel,
-            initrd,
-            cmdline,
-        }),
-        None => {
-            // A kernel the VMM put into the Payload section (cloud-hypervisor style), else one
-            // offered through QEMU's fw_cfg.
-            let in_section = image.td_payload.and_then(|tp| {
-                // SAFETY: the Payload section is RAM the VMM loaded (accepted in a TD) and the
-                // memory map reserved for it; it is only read here.
-                let region = unsafe { mem::phys_slice(tp.base, tp.size) };
-                region
-                    .get(0x202..0x206)
-                    .filter(|m| *m == b"HdrS")
-                    .map(|_| (tp, region))
-            });
-            match (in_section, &fw) {
-                (Some((tp, region)), _) => {
-                    let cmdline = tp.param.map(|(base, size)| {
-                        // SAFETY: the PayloadParam section, reserved like the Payload section.
-                        unsafe { mem::phys_slice(base, size) }
-                    });
-                    Target::Linux(linux::Source::PayloadSection {
-                        base: tp.base,
-                        region,
-                        cmdline,
-                    })
-                }
-                (None, Some(fw)) if fw.read_u32(crate::platform::fw_cfg::KEY_KERNEL_SIZE) != 0 => {
-                    Target::Linux(linux::Source::FwCfg)
-                }
-                _ => return Err(Error::NoPayload),
-            }
-        }
-    };
+    let target = choose_target(&image, fw.as_ref())?;
 
     // In a TD the firmware holds the APs: they go to a mailbox in reserved memory that the
     // MADT announces (ACPI Multiprocessor Wakeup).
@@ -242,6 +201,53 @@ fn try_boot(entry: &EntryArgs, p: &dyn Platform) -> Result<Handoff, Error> {
             })
         }
     }
+}
+
+/// What to boot: the image's own payload; else a kernel the VMM put into the Payload section
+/// (cloud-hypervisor style); else one QEMU offers through fw_cfg.
+fn choose_target(image: &inputs::Image, fw: Option<&FwCfg<'_>>) -> Result<Target, Error> {
+    Ok(match image.payload {
+        Some(inputs::Payload::Elf(bytes)) => Target::Elf(bytes),
+        Some(inputs::Payload::Linux {
+            kernel,
+            initrd,
+            cmdline,
+        }) => Target::Linux(linux::Source::Embedded {
+            kernel,
+            initrd,
+            cmdline,
+        }),
+        None => {
+            // A kernel the VMM put into the Payload section (cloud-hypervisor style), else one
+            // offered through QEMU's fw_cfg.
+            let in_section = image.td_payload.and_then(|tp| {
+                // SAFETY: the Payload section is RAM the VMM loaded (accepted in a TD) and the
+                // memory map reserved for it; it is only read here.
+                let region = unsafe { mem::phys_slice(tp.base, tp.size) };
+                region
+                    .get(0x202..0x206)
+                    .filter(|m| *m == b"HdrS")
+                    .map(|_| (tp, region))
+            });
+            match (in_section, fw) {
+                (Some((tp, region)), _) => {
+                    let cmdline = tp.param.map(|(base, size)| {
+                        // SAFETY: the PayloadParam section, reserved like the Payload section.
+                        unsafe { mem::phys_slice(base, size) }
+                    });
+                    Target::Linux(linux::Source::PayloadSection {
+                        base: tp.base,
+                        region,
+                        cmdline,
+                    })
+                }
+                (None, Some(fw)) if fw.read_u32(crate::platform::fw_cfg::KEY_KERNEL_SIZE) != 0 => {
+                    Target::Linux(linux::Source::FwCfg)
+                }
+                _ => return Err(Error::NoPayload),
+            }
+        }
+    })
 }
 
 enum Target {
