@@ -81,10 +81,14 @@ expect_fail "nasm not found" env PATH="$nonasm" cargo image --release -o "$bad_o
 step "QEMU boot tests (TCG)"
 cargo xtask boot-test
 
-step "executable images pass the independent TDVF check"
+step "test images pass the independent TDVF check"
 for img in target/test-images/*.bin; do
     cargo run --quiet --locked -p td-shim-tools --bin td-shim-info -- "$img" >/dev/null
-    python3 devtools/tdvf-check.py "$img"
+    case "$img" in
+        # Payload/PayloadParam sections: for Cloud Hypervisor, which accepts those types.
+        *td-payload*) python3 devtools/tdvf-check.py --allow-td-shim-types "$img" ;;
+        *) python3 devtools/tdvf-check.py "$img" ;;
+    esac
 done
 
 # ---- hardening checks (issue #7; owned by xtask fuzz/repro/unsafe_report) ----
