@@ -90,7 +90,7 @@ pub fn prepare(
     };
     let kernel: Kernel = match src {
         Source::FwCfg => bzimage::parse_parts(&setup, pm_len)?,
-        Source::Embedded { kernel, .. } => bzimage::parse(kernel)?,
+        Source::Embedded { kernel, .. } => bzimage::parse(section_kernel(kernel))?,
         Source::PayloadSection { region, .. } => bzimage::parse(section_kernel(region))?,
     };
     let header = kernel.header_bytes(&setup).to_vec();
@@ -255,8 +255,9 @@ pub fn prepare(
     })
 }
 
-/// The bzImage inside a zero-padded Payload section: setup part + `syssize` paragraphs of
-/// protected-mode kernel (the whole section when the header does not say).
+/// The bzImage inside a zero-padded region (the Payload section, or a payload FV section that
+/// spans its region): setup part + `syssize` paragraphs of protected-mode kernel (the whole
+/// region when the header does not say), so that padding is neither checked nor copied.
 fn section_kernel(region: &[u8]) -> &[u8] {
     let setup_sects = match region.get(0x1F1).copied().unwrap_or(0) {
         0 => 4,
