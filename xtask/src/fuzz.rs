@@ -186,8 +186,33 @@ pub fn seeds_for(target: &str, inputs: &SeedInputs) -> Vec<Seed> {
             .collect(),
         "bzimage" => bzimage_seeds(inputs),
         "acpi_loader" => acpi_loader_seeds(),
+        "insn" => insn_seeds(),
         _ => Vec::new(),
     }
+}
+
+/// MMIO-style MOV encodings (Intel SDM opcode tables): loads, stores, immediates, MOVZX/MOVSX,
+/// with operand-size and REX prefixes and the common ModRM/SIB/displacement forms.
+fn insn_seeds() -> Vec<Seed> {
+    let forms: [(&str, &[u8]); 10] = [
+        ("mov-eax-mem-rdi", &[0x8B, 0x07]),
+        ("mov-mem-rdi-eax", &[0x89, 0x07]),
+        ("mov-rax-mem-rdi", &[0x48, 0x8B, 0x07]),
+        ("mov-ax-mem-disp8", &[0x66, 0x8B, 0x47, 0x10]),
+        ("mov-mem-rdi-imm32", &[0xC7, 0x07, 0x78, 0x56, 0x34, 0x12]),
+        ("mov-mem-rdi-imm8", &[0xC6, 0x07, 0x12]),
+        ("mov-mem-al", &[0x88, 0x07]),
+        ("movzx-eax-byte", &[0x0F, 0xB6, 0x07]),
+        ("movsx-r9d-word-sib", &[0x44, 0x0F, 0xBF, 0x0C, 0x24]),
+        (
+            "mov-r8-mem-disp32",
+            &[0x4C, 0x8B, 0x87, 0x00, 0x01, 0x00, 0x00],
+        ),
+    ];
+    forms
+        .iter()
+        .map(|(n, b)| (format!("insn-{n}"), b.to_vec()))
+        .collect()
 }
 
 /// Sections for a compact image of `size` bytes (a multiple of 8 KiB) that pass
@@ -1057,8 +1082,17 @@ name   =  "fv"
             "elf",
             "bzimage",
             "acpi_loader",
+            "insn",
         ] {
             assert!(t.iter().any(|n| n == want), "{want} missing from {t:?}");
+        }
+    }
+
+    #[test]
+    fn insn_seeds_decode() {
+        for (name, bytes) in insn_seeds() {
+            let d = td_shim::arch::insn::decode(&bytes).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+            assert_eq!(usize::from(d.len), bytes.len(), "{name}");
         }
     }
 
