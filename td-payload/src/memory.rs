@@ -19,20 +19,19 @@ pub struct RamSummary {
 /// Sums the SYSTEM_MEMORY resource descriptors of `hob`. Other resource types (MMIO, reserved,
 /// unaccepted memory) are not counted.
 pub fn ram_summary(hob: &HobList<'_>) -> RamSummary {
-    hob.resources()
-        .filter(|r| r.resource_type == RESOURCE_SYSTEM_MEMORY)
-        .fold(RamSummary::default(), |acc, r| RamSummary {
-            total_size: acc.total_size.saturating_add(r.length),
-            ranges: acc.ranges.saturating_add(1),
-            highest_end: acc.highest_end.max(r.start.saturating_add(r.length)),
-        })
+    resource_summary(hob, RESOURCE_SYSTEM_MEMORY)
 }
 
 /// Sums the MEMORY_UNACCEPTED resource descriptors of `hob`: RAM a TD's firmware left for the
 /// payload to accept (lazy accept).
 pub fn unaccepted_summary(hob: &HobList<'_>) -> RamSummary {
+    resource_summary(hob, td_shim::format::hob::RESOURCE_MEMORY_UNACCEPTED)
+}
+
+/// Sums the resource descriptors of type `resource_type`.
+fn resource_summary(hob: &HobList<'_>, resource_type: u32) -> RamSummary {
     hob.resources()
-        .filter(|r| r.resource_type == td_shim::format::hob::RESOURCE_MEMORY_UNACCEPTED)
+        .filter(|r| r.resource_type == resource_type)
         .fold(RamSummary::default(), |acc, r| RamSummary {
             total_size: acc.total_size.saturating_add(r.length),
             ranges: acc.ranges.saturating_add(1),

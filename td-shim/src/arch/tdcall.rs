@@ -221,32 +221,8 @@ pub unsafe fn vmcall(
     r14: u64,
     r15: u64,
 ) -> Result<u64, Error> {
-    let regs = Regs {
-        rax: TDG_VP_VMCALL,
-        rcx: VMCALL_EXPOSE_R10_R15,
-        r10: 0,
-        r11: subfunction,
-        r12,
-        r13,
-        r14,
-        r15,
-        ..Regs::default()
-    };
-    // SAFETY: forwarded to the caller; only the exposed registers change.
-    let r = unsafe { tdcall(regs) };
-    if r.rax != 0 {
-        return Err(Error::Tdcall {
-            leaf: TDG_VP_VMCALL,
-            status: r.rax,
-        });
-    }
-    if r.r10 != 0 {
-        return Err(Error::Vmcall {
-            subfunction,
-            status: r.r10,
-        });
-    }
-    Ok(r.r11)
+    // SAFETY: forwarded to the caller.
+    unsafe { vmcall_regs(subfunction, r12, r13, r14, r15) }.map(|r| r.r11)
 }
 
 /// Port write through TDVMCALL<Instruction.IO>. `size` is 1, 2 or 4.

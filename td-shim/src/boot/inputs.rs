@@ -302,36 +302,14 @@ fn td_map(
     if map.ram_end() > FOUR_GIB {
         map_all_ram_early(map.ram_end())?;
     }
-    // Accept everything (eager), or the lowest LAZY_ACCEPT_BUDGET bytes (lazy), 2 MiB aligned;
-    // the APs help with large ranges.
-    let mut budget = if lazy { LAZY_ACCEPT_BUDGET } else { u64::MAX };
-    let pending: Vec<(u64, u64)> = map
-        .regions()
-        .iter()
-        .filter(|r| r.kind == Kind::Unaccepted)
-        .map(|r| (r.start, r.end))
-        .collect();
-    for (start, end) in pending {
-        if budget == 0 {
-            break;
-        }
-        let mut stop = end;
-        if end - start > budget {
-            stop = (start + budget).next_multiple_of(0x20_0000).min(end);
-        }
-        info!("accepting [{start:#x}, {stop:#x})");
-        // SAFETY: the range is unaccepted RAM from the TD HOB: nothing can be in it yet.
-        unsafe { p.accept(start, stop) }?;
-        map.retype_range(start, stop, Kind::Unaccepted, Kind::Ram);
-        budget = budget.saturating_sub(stop - start);
-    }
+    // Accept everything (eager), or the lowest LAZY_ACCEPT_BUDGET bytes (lazy).
+    accept(
+        p,
+        &mut map,
+        if lazy { LAZY_ACCEPT_BUDGET } else { u64::MAX },
+    )?;
     if lazy {
-        let left: u64 = map
-            .regions()
-            .iter()
-            .filter(|r| r.kind == Kind::Unaccepted)
-            .map(|r| r.end - r.start)
-            .sum();
+        let left: u64 = map.unaccepted_ranges().iter().map(|(s, e)| e - s).sum();
         info!(
             "lazy accept: {} MiB left unaccepted for the payload",
             left >> 20
@@ -391,17 +369,25 @@ fn reserve_td_payload(map: &mut MemoryMap, image: &Image) -> Result<(), Error> {
 
 /// Accepts whatever RAM is still unaccepted (for payloads that cannot take unaccepted memory).
 pub fn accept_rest(p: &dyn Platform, map: &mut MemoryMap) -> Result<(), Error> {
-    let pending: Vec<(u64, u64)> = map
-        .regions()
-        .iter()
-        .filter(|r| r.kind == Kind::Unaccepted)
-        .map(|r| (r.start, r.end))
-        .collect();
-    for (start, end) in pending {
-        info!("accepting [{start:#x}, {end:#x})");
-        // SAFETY: unaccepted RAM from the TD HOB: nothing can be in it yet.
-        unsafe { p.accept(start, end) }?;
-        map.retype_range(start, end, Kind::Unaccepted, Kind::Ram);
+    accept(p, map, u64::MAX)
+}
+
+/// Accepts unaccepted RAM in address order until `budget` bytes are done (the last piece
+/// rounded up to 2 MiB); the APs help with large ranges.
+fn accept(p: &dyn Platform, map: &mut MemoryMap, mut budget: u64) -> Result<(), Error> {
+    for (start, end) in map.unaccepted_ranges() {
+        if budget == 0 {
+            break;
+        }
+        let mut stop = end;
+        if end - start > budget {
+            stop = (start + budget).next_multiple_of(0x20_0000).min(end);
+        }
+        info!("accepting [{start:#x}, {stop:#x})");
+        // SAFETY: the range is unaccepted RAM from the TD HOB: nothing can be in it yet.
+        unsafe { p.accept(start, stop) }?;
+        map.retype_range(start, stop, Kind::Unaccepted, Kind::Ram);
+        budget = budget.saturating_sub(stop - start);
     }
     Ok(())
 }
