@@ -25,6 +25,7 @@ pub mod layout;
 pub mod loader;
 #[cfg(target_arch = "x86_64")]
 pub mod logger;
+pub mod measure;
 pub mod mem;
 #[cfg(target_arch = "x86_64")]
 pub mod platform;

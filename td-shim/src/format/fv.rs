@@ -768,15 +768,13 @@ pub const PAYLOAD_CMDLINE_FILE_NAME: Guid = Guid::from_fields(
 /// Payload FV of exactly `region_size` bytes holding the payload in a DXE_CORE file with a
 /// PE32 section of exactly the payload's size, followed by one RAW file per `(name, data)`
 /// (e.g. an initrd and a command line for an embedded kernel); the rest is free space.
-/// With no extra files this is [`build_payload_fv`] (the section spans the region).
+/// Unlike [`build_payload_fv`] (whose section spans the region, upstream's layout), the
+/// section is exactly the payload, so the firmware measures exactly the file's bytes.
 pub fn build_payload_fv_with(
     payload: &[u8],
     extra: &[(Guid, &[u8])],
     region_size: usize,
 ) -> Result<Vec<u8>, Error> {
-    if extra.is_empty() {
-        return build_payload_fv(payload, region_size);
-    }
     check_region(region_size, BLOCK_SIZE)?;
     let mut fv = vec![0u8; region_size];
     put(

@@ -5,6 +5,7 @@
 
 pub mod acpi;
 pub mod e820;
+pub mod event_log;
 pub mod fv;
 pub mod guid;
 pub mod hob;
