@@ -8,13 +8,17 @@
 //! - [`vmm`]: a TDX VMM simulator for emulated-TDX test images: the TD HOB a VMM would
 //!   write, the QEMU arguments that load it, hostile TD HOBs (`td-shim-vmm`, `cargo xtask
 //!   emu-run`).
+//! - [`tee_info`]: MRTD and TEE_INFO_HASH of an image plus TD parameters
+//!   (`td-shim-tee-info-hash`); [`hex`]: hex text for the measurement tools.
 //! - [`file`]: reading inputs and writing outputs atomically, with errors that name the path.
 //!
 //! Every input file is untrusted: problems are reported as errors or violations, never panics.
 
 pub mod file;
+pub mod hex;
 pub mod info;
 pub mod link;
+pub mod tee_info;
 pub mod vmm;
 
 /// Parses a byte count given as decimal (`16777216`) or hex (`0x1000000`), with `_` allowed

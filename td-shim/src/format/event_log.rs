@@ -129,8 +129,9 @@ pub fn extend(mr: &mut Digest, digest: &Digest) {
 
 /// The 72-byte first record: TCG_PCR_EVENT header + Spec ID event (SHA-384 only).
 pub fn spec_id_record() -> Vec<u8> {
-    let event_size = SPEC_ID_FIXED_SIZE + VENDOR_INFO.len();
-    let mut r = Vec::with_capacity(FIRST_HEADER_SIZE + event_size);
+    const EVENT_SIZE: usize = SPEC_ID_FIXED_SIZE + VENDOR_INFO.len();
+    let event_size = EVENT_SIZE;
+    let mut r = Vec::with_capacity(FIRST_HEADER_SIZE + EVENT_SIZE);
     r.extend_from_slice(&0u32.to_le_bytes()); // PCRIndex
     r.extend_from_slice(&EV_NO_ACTION.to_le_bytes());
     r.extend_from_slice(&[0u8; 20]); // SHA-1 digest
@@ -273,7 +274,7 @@ pub struct Log<'a> {
     pub end: usize,
 }
 
-fn take<'a>(bytes: &'a [u8], at: usize, len: usize, record: usize) -> Result<&'a [u8], Error> {
+fn take(bytes: &[u8], at: usize, len: usize, record: usize) -> Result<&[u8], Error> {
     at.checked_add(len)
         .and_then(|end| bytes.get(at..end))
         .ok_or(Error::Truncated { offset: record })
@@ -333,8 +334,7 @@ pub fn parse(bytes: &[u8]) -> Result<Log<'_>, Error> {
         .ok_or(Error::Truncated { offset: 0 })?;
 
     let mut events = Vec::new();
-    loop {
-        let Some(rest) = bytes.get(at..) else { break };
+    while let Some(rest) = bytes.get(at..) {
         if rest.is_empty() {
             break;
         }
