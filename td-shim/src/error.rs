@@ -2,7 +2,7 @@
 //! The firmware's top-level error: every leaf error wraps in with `From`, and `Display`
 //! gives the one line printed before the firmware stops.
 
-use crate::format::{acpi, e820, fv, hob, metadata};
+use crate::format::{acpi, e820, event_log, fv, hob, metadata};
 use crate::loader::{bzimage, elf};
 use crate::mem::{map, paging};
 use crate::platform;
@@ -22,6 +22,8 @@ pub enum Error {
     Paging(paging::Error),
     FwCfg(platform::fw_cfg::Error),
     Platform(platform::Error),
+    /// The event log area cannot take the next measurement.
+    EventLog(event_log::Error),
     /// The image's metadata lacks something the firmware needs.
     Image(&'static str),
     /// No memory map: neither fw_cfg `etc/e820` nor a TD HOB.
@@ -66,6 +68,7 @@ impl Error {
             Error::Linux(_) => 15,
             Error::Acpi(_) => 16,
             Error::InitrdDoesNotFit { .. } => 17,
+            Error::EventLog(_) => 18,
         }
     }
 }
@@ -103,6 +106,7 @@ impl fmt::Display for Error {
             }
             Error::Linux(e) => write!(f, "linux kernel: {e}"),
             Error::Acpi(e) => write!(f, "acpi: {e}"),
+            Error::EventLog(e) => write!(f, "measured boot: {e}"),
             Error::InitrdDoesNotFit { size, limit } => {
                 write!(
                     f,
@@ -135,4 +139,5 @@ wrap!(
     paging::Error => Paging,
     platform::fw_cfg::Error => FwCfg,
     platform::Error => Platform,
+    event_log::Error => EventLog,
 );

@@ -3,11 +3,14 @@
 //! ADD_POINTER, ADD_CHECKSUM, WRITE_POINTER) so that the guest gets QEMU's own tables
 //! (RSDP, XSDT, FADT, DSDT, MADT, MCFG, …). Without a table-loader: a minimal RSDP + XSDT +
 //! MADT built here. The fw_cfg files and script are untrusted: sizes are bounded, every
-//! offset is checked by `format::acpi`.
+//! offset is checked by `format::acpi`; each is measured (RTMR0) as read, before the script
+//! runs. [`add_table`] appends the firmware's own tables (the CCEL) to either set.
 
+use super::measurer;
 use crate::error::Error;
 use crate::format::acpi;
 use crate::layout::FOUR_GIB;
+use crate::measure;
 use crate::mem::{
     self,
     map::{Kind, MemoryMap, Usage},
@@ -43,6 +46,7 @@ pub fn load_qemu(fw: &FwCfg<'_>, map: &mut MemoryMap) -> Result<Option<Tables>, 
     }
     let mut script = alloc::vec![0u8; script_file.size as usize];
     fw.read_file(script_file, &mut script)?;
+    measurer::record(&measure::fw_cfg_file("etc/table-loader", &script))?;
     let commands = acpi::parse_script(&script)?;
 
     // Lay out every ALLOCATE'd file in one region: [offset, size, name, fw_cfg file].
@@ -89,6 +93,7 @@ pub fn load_qemu(fw: &FwCfg<'_>, map: &mut MemoryMap) -> Result<Option<Tables>, 
         let (_, tail) = core::mem::take(&mut rest).split_at_mut((offset - consumed) as usize);
         let (bytes, tail) = tail.split_at_mut(f.size as usize);
         fw.read_file(f, bytes)?;
+        measurer::record(&measure::fw_cfg_file(&f.name, bytes))?;
         consumed = offset + u64::from(f.size);
         rest = tail;
         files.push(acpi::LoadedFile {
@@ -226,5 +231,78 @@ pub fn add_mp_wakeup(rsdp: u64, mailbox: u64, map: &mut MemoryMap) -> Result<(),
     // (Linux clears MailBoxAddress in this MADT once it has read it, to keep a kexec'd kernel
     // away from the mailbox, and then reports a bad checksum: expected, not ours.)
     info!("acpi: madt with mp wakeup (mailbox {mailbox:#x}) at {at:#x}");
+    Ok(())
+}
+
+/// Appends `table` (a complete ACPI table) to the tables reached from `rsdp`: a copy of the
+/// root table (XSDT with RSDP revision ≥ 2, else RSDT) with one more entry, the RSDP
+/// repointed and its checksums fixed. The RSDP and root table are ones this firmware placed
+/// (QEMU's, loaded by [`load_qemu`], or [`build_minimal`]'s).
+pub fn add_table(rsdp: u64, table: &[u8], map: &mut MemoryMap) -> Result<(), Error> {
+    let bad = Error::Image("acpi tables: cannot find the root table to add a table to");
+    // SAFETY: the RSDP lies in our ACPI region (identity-mapped RAM allocated by this module);
+    // its length is checked before the extended part is touched.
+    let head = unsafe { mem::phys_slice(rsdp, 20) };
+    if !head.starts_with(b"RSD PTR ") {
+        return Err(bad);
+    }
+    let xsdt = head[15] >= 2;
+    let (rsdp_len, entry_size, pointer_at) = if xsdt {
+        (36u64, 8usize, 24usize)
+    } else {
+        (20u64, 4usize, 16usize)
+    };
+    // SAFETY: as above; 36 bytes for revision ≥ 2 (ACPI 2.0 RSDP), else 20.
+    let rsdp_bytes = unsafe { mem::phys_slice_mut(rsdp, rsdp_len) };
+    let root = if xsdt {
+        u64::from_le_bytes(rsdp_bytes[24..32].try_into().expect("8 bytes"))
+    } else {
+        u64::from(u32::from_le_bytes(
+            rsdp_bytes[16..20].try_into().expect("4 bytes"),
+        ))
+    };
+    // SAFETY: the root table was placed by this firmware (see above); header first.
+    let header = unsafe { mem::phys_slice(root, 36) };
+    let root_len = u32::from_le_bytes(header[4..8].try_into().expect("4 bytes")) as usize;
+    if !(36..=0x1_0000).contains(&root_len) || !(root_len - 36).is_multiple_of(entry_size) {
+        return Err(bad);
+    }
+    // SAFETY: as above, the whole root table.
+    let old = unsafe { mem::phys_slice(root, root_len as u64) };
+
+    let new_len = root_len + entry_size;
+    let table_at = map.allocate(
+        (table.len() as u64).next_multiple_of(0x40) + new_len as u64,
+        0x1000,
+        FOUR_GIB,
+        Usage::Acpi,
+    )?;
+    let root_at = table_at + (table.len() as u64).next_multiple_of(0x40);
+    // SAFETY: just allocated for the table and the new root table.
+    unsafe { mem::phys_slice_mut(table_at, table.len() as u64) }.copy_from_slice(table);
+    let mut new_root = Vec::with_capacity(new_len);
+    new_root.extend_from_slice(old);
+    new_root.extend_from_slice(&table_at.to_le_bytes()[..entry_size]);
+    new_root[4..8].copy_from_slice(&(new_len as u32).to_le_bytes());
+    new_root[9] = 0;
+    acpi::fix_table_checksum(&mut new_root)?;
+    // SAFETY: just allocated (after the table).
+    unsafe { mem::phys_slice_mut(root_at, new_len as u64) }.copy_from_slice(&new_root);
+
+    rsdp_bytes[pointer_at..pointer_at + entry_size]
+        .copy_from_slice(&root_at.to_le_bytes()[..entry_size]);
+    rsdp_bytes[8] = 0;
+    rsdp_bytes[8] = acpi::checksum_fix(&rsdp_bytes[..20]);
+    if xsdt {
+        rsdp_bytes[32] = 0;
+        rsdp_bytes[32] = acpi::checksum_fix(&rsdp_bytes[..36]);
+    }
+    info!(
+        "acpi: {} at {:#x}, {} now at {:#x}",
+        core::str::from_utf8(&table[..4.min(table.len())]).unwrap_or("table"),
+        table_at,
+        if xsdt { "xsdt" } else { "rsdt" },
+        root_at
+    );
     Ok(())
 }

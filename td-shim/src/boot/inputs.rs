@@ -55,6 +55,8 @@ pub struct Image {
     pub metadata: metadata::Metadata,
     /// `(gpa, length)` of the payload FV, if the image has one.
     pub payload_fv: Option<(u64, u64)>,
+    /// `(gpa, bytes)` of the configuration volume region, if the image has one.
+    pub cfv: Option<(u64, &'static [u8])>,
     pub payload: Option<Payload>,
 }
 
@@ -142,6 +144,12 @@ pub fn image() -> Result<Image, Error> {
         break;
     }
     let find = |t: metadata::SectionType| md.sections.iter().find(|s| s.section_type == t as u32);
+    let cfv = find(metadata::SectionType::Cfv).map(|s| {
+        // SAFETY: validated above: a section with raw data inside the image window, mapped in
+        // place and read-only.
+        let bytes = unsafe { mem::phys_slice(s.memory_address, u64::from(s.raw_data_size)) };
+        (s.memory_address, bytes)
+    });
     let td_payload = find(metadata::SectionType::Payload).map(|p| TdPayload {
         base: p.memory_address,
         size: p.memory_data_size,
@@ -153,25 +161,36 @@ pub fn image() -> Result<Image, Error> {
         base,
         metadata: md,
         payload_fv,
+        cfv,
         payload,
         td_payload,
     })
 }
 
+/// The VMM's description of memory as the firmware read it, kept for measurement.
+#[derive(Clone, Debug)]
+pub enum VmmConfig {
+    /// The TD HOB, [start, EfiEndOfHobList).
+    TdHob(&'static [u8]),
+    /// QEMU's fw_cfg `etc/e820` file.
+    E820(Vec<u8>),
+}
+
 /// The memory map from whatever the platform offers (with the fixed ranges already kept out,
-/// see [`reserve_fixed`]), and QEMU's fw_cfg if it is there.
+/// see [`reserve_fixed`]), QEMU's fw_cfg if it is there, and the raw VMM input the map came
+/// from.
 pub fn memory_map<'p>(
     p: &'p dyn Platform,
     image: &Image,
     entry: &EntryArgs,
-) -> Result<(MemoryMap, Option<FwCfg<'p>>), Error> {
+) -> Result<(MemoryMap, Option<FwCfg<'p>>, VmmConfig), Error> {
     match p.kind() {
         PlatformKind::LegacyVm => {
             let fw = FwCfg::probe(p)?.ok_or(Error::NoMemoryMap)?;
-            let mut map = legacy_map(&fw)?;
+            let (mut map, raw) = legacy_map(&fw)?;
             reserve_fixed(&mut map)?;
             reserve_td_payload(&mut map, image)?;
-            Ok((map, Some(fw)))
+            Ok((map, Some(fw), VmmConfig::E820(raw)))
         }
         PlatformKind::Tdx => {
             // QEMU's fw_cfg works in a TD too (through TDVMCALL port I/O); its DMA can only
@@ -179,7 +198,7 @@ pub fn memory_map<'p>(
             // the OS's RAM afterwards (E820 reserved).
             let fw = FwCfg::probe(p)?;
             let lazy = fw.as_ref().is_some_and(lazy_accept_requested);
-            let mut map = td_map(p, image, entry, lazy)?;
+            let (mut map, hob_bytes) = td_map(p, image, entry, lazy)?;
             reserve_fixed(&mut map)?;
             reserve_td_payload(&mut map, image)?;
             let fw = match fw {
@@ -196,12 +215,12 @@ pub fn memory_map<'p>(
                 }
                 None => None,
             };
-            Ok((map, fw))
+            Ok((map, fw, VmmConfig::TdHob(hob_bytes)))
         }
     }
 }
 
-fn legacy_map(fw: &FwCfg<'_>) -> Result<MemoryMap, Error> {
+fn legacy_map(fw: &FwCfg<'_>) -> Result<(MemoryMap, Vec<u8>), Error> {
     let mut cpus = [0u8; 2];
     fw.read_small(crate::platform::fw_cfg::KEY_NB_CPUS, &mut cpus);
     legacy::get().set_vcpu_count(u32::from(u16::from_le_bytes(cpus)));
@@ -220,7 +239,7 @@ fn legacy_map(fw: &FwCfg<'_>) -> Result<MemoryMap, Error> {
             e.kind
         );
     }
-    Ok(MemoryMap::from_e820(&entries)?)
+    Ok((MemoryMap::from_e820(&entries)?, raw))
 }
 
 /// Whether the VMM asks for lazy accept (`opt/td-shim/lazy-accept` = "1" in fw_cfg). Lazy vs.
@@ -246,7 +265,7 @@ fn td_map(
     image: &Image,
     entry: &EntryArgs,
     lazy: bool,
-) -> Result<MemoryMap, Error> {
+) -> Result<(MemoryMap, &'static [u8]), Error> {
     let section = image
         .metadata
         .sections
@@ -315,7 +334,7 @@ fn td_map(
             left >> 20
         );
     }
-    Ok(map)
+    Ok((map, list.as_bytes()))
 }
 
 /// Switches to identity page tables over [0, end) built in the heap (before the memory map can

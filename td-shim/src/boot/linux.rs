@@ -3,13 +3,16 @@
 //! setup header, place the protected-mode kernel at a `kernel_alignment`-aligned address with
 //! `init_size` of free RAM, load the initrd below the kernel's limit, validate the command
 //! line, get ACPI tables, and fill the zero page (`../shared/spec/linux-boot.md`). The kernel
-//! is read (fw_cfg DMA) or copied straight to its load address: never staged twice.
+//! is read (fw_cfg DMA) or copied straight to its load address: never staged twice. Kernel,
+//! command line and initrd are measured (RTMR1) right after they are read, before use
+//! (`crate::measure` says how each digest is formed).
 
-use super::acpi;
+use super::{acpi, measurer};
 use crate::error::Error;
 use crate::format::e820;
 use crate::layout::FOUR_GIB;
 use crate::loader::bzimage::{self, BootParams, Kernel};
+use crate::measure;
 use crate::mem::{
     self,
     map::{Kind, MemoryMap, Usage},
@@ -171,6 +174,22 @@ pub fn prepare(
             load
         }
     };
+    measurer::record(&match src {
+        Source::FwCfg => {
+            // SAFETY: [load, load + pm_len) holds the kernel just read there (reserved above).
+            let pm = unsafe { mem::phys_slice(load, kernel.pm_len) };
+            measure::kernel_parts(load, &setup, pm)
+        }
+        Source::Embedded { kernel: bytes, .. } => measure::payload(bytes.as_ptr() as u64, bytes),
+        Source::PayloadSection { base, region, .. } => measure::payload(base, region),
+    })?;
+    measurer::record(&match src {
+        Source::PayloadSection {
+            cmdline: Some(param),
+            ..
+        } => measure::payload_param(param),
+        _ => measure::cmdline(&cmdline),
+    })?;
     info!(
         "linux: kernel at {:#x}, {:#x} bytes reserved",
         load, kernel.init_size
@@ -212,6 +231,7 @@ pub fn prepare(
             } => dest.copy_from_slice(bytes),
             Source::Embedded { initrd: None, .. } | Source::PayloadSection { .. } => {}
         }
+        measurer::record(&measure::initrd(at, dest))?;
         info!("linux: initrd at {:#x}, {:#x} bytes", at, initrd_len);
         Some((at, initrd_len))
     };
@@ -230,6 +250,9 @@ pub fn prepare(
         }
         None => acpi::build_minimal(vcpus, os_mailbox, map)?.rsdp,
     };
+    // The event log, for the OS: the CCEL table.
+    let ccel = measurer::ccel_table().ok_or(Error::Image("no event log for the ccel table"))?;
+    acpi::add_table(rsdp, &ccel, map)?;
     let rsdp = Some(rsdp);
 
     // 6. Command line and zero page, kept (E820 ACPI) until the kernel has copied them.

@@ -7,6 +7,7 @@ pub mod acpi;
 pub mod handoff;
 pub mod inputs;
 pub mod linux;
+pub mod measurer;
 pub mod tables;
 
 use crate::arch::cpu;
@@ -86,10 +87,11 @@ pub fn run(entry: EntryArgs) -> ! {
 
 fn fatal(platform: &dyn Platform, e: Error) -> ! {
     error!("boot failed: {e}");
+    measurer::on_fatal();
     platform.fatal(e.code())
 }
 
-fn try_boot(entry: &EntryArgs, p: &dyn Platform) -> Result<Handoff, Error> {
+fn try_boot(entry: &EntryArgs, p: &'static dyn Platform) -> Result<Handoff, Error> {
     let image = inputs::image()?;
     info!(
         "image: {:#x} bytes at {:#x}, {} metadata sections",
@@ -97,13 +99,24 @@ fn try_boot(entry: &EntryArgs, p: &dyn Platform) -> Result<Handoff, Error> {
         image.base,
         image.metadata.sections.len()
     );
-    let (mut map, fw) = inputs::memory_map(p, &image, entry)?;
+    let (mut map, fw, vmm_config) = inputs::memory_map(p, &image, entry)?;
     info!(
         "memory: {} MiB of ram, highest end {:#x}, {} vcpus",
         ram_mib(&map),
         map.ram_end(),
         p.vcpu_count()
     );
+
+    // Measured boot: the log first, then the VMM's memory description and the image's
+    // configuration volume (RTMR0), before anything else uses them.
+    measurer::start(p, &mut map)?;
+    measurer::record(&match &vmm_config {
+        inputs::VmmConfig::TdHob(hob) => crate::measure::td_hob(hob),
+        inputs::VmmConfig::E820(raw) => crate::measure::vmm_e820(raw),
+    })?;
+    if let Some((base, region)) = image.cfv {
+        measurer::record(&crate::measure::cfv(base, region))?;
+    }
 
     let target = choose_target(&image, fw.as_ref())?;
 
@@ -115,7 +128,10 @@ fn try_boot(entry: &EntryArgs, p: &dyn Platform) -> Result<Handoff, Error> {
     };
 
     let prepared = match target {
-        Target::Elf(bytes) => Prepared::Elf(load_elf(bytes, &mut map)?),
+        Target::Elf(bytes) => {
+            measurer::record(&crate::measure::payload(bytes.as_ptr() as u64, bytes))?;
+            Prepared::Elf(load_elf(bytes, &mut map)?)
+        }
         Target::Linux(src) => {
             if !map.unaccepted_ranges().is_empty() {
                 // Mainline Linux learns about unaccepted memory only from an EFI table this
@@ -176,7 +192,8 @@ fn try_boot(entry: &EntryArgs, p: &dyn Platform) -> Result<Handoff, Error> {
     // Hand-off data last, so that its memory view shows every region above.
     match prepared {
         Prepared::Elf(elf) => {
-            let hob = tables::payload_hob(&map, image.payload_fv, tables_base);
+            let ccel = measurer::ccel_table().expect("the event log exists");
+            let hob = tables::payload_hob(&map, image.payload_fv, tables_base, &[&ccel]);
             if hob.len() as u64 > TABLES_SIZE {
                 return Err(Error::Image("payload hob larger than its region"));
             }
@@ -185,6 +202,7 @@ fn try_boot(entry: &EntryArgs, p: &dyn Platform) -> Result<Handoff, Error> {
             out.fill(0);
             out[..hob.len()].copy_from_slice(&hob);
             debug!("payload hob: {} bytes at {:#x}", hob.len(), tables_base);
+            measurer::finish()?;
             Ok(Handoff::Executable {
                 entry: elf.entry,
                 hob: tables_base,
@@ -194,6 +212,7 @@ fn try_boot(entry: &EntryArgs, p: &dyn Platform) -> Result<Handoff, Error> {
         }
         Prepared::Linux(l) => {
             linux::finish(&l, &map)?;
+            measurer::finish()?;
             Ok(Handoff::Linux {
                 entry: l.entry,
                 boot_params: l.boot_params,

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: BSD-2-Clause-Patent
 //! Tables handed to the payload. For executable payloads: the payload HOB
 //! (`../shared/spec/hob.md` §4): PHIT, CPU, the payload FV, one resource descriptor per RAM
-//! range (above 4 GiB included), the E820 view as a GUID HOB, End.
+//! range (above 4 GiB included), the ACPI tables the firmware installed (the CCEL) as ACPI
+//! GUID HOBs, the E820 view as a GUID HOB, End.
 
 use crate::arch::cpu;
 use crate::format::{e820, hob};
@@ -9,8 +10,19 @@ use crate::mem::map::MemoryMap;
 use alloc::vec::Vec;
 
 /// Builds the payload HOB for placement at GPA `base`.
-pub fn payload_hob(map: &MemoryMap, payload_fv: Option<(u64, u64)>, base: u64) -> Vec<u8> {
-    build_payload_hob(map, payload_fv, base, cpu::physical_address_bits())
+pub fn payload_hob(
+    map: &MemoryMap,
+    payload_fv: Option<(u64, u64)>,
+    base: u64,
+    acpi_tables: &[&[u8]],
+) -> Vec<u8> {
+    build_payload_hob(
+        map,
+        payload_fv,
+        base,
+        cpu::physical_address_bits(),
+        acpi_tables,
+    )
 }
 
 /// Pure part of [`payload_hob`] (host-tested).
@@ -19,6 +31,7 @@ pub fn build_payload_hob(
     payload_fv: Option<(u64, u64)>,
     base: u64,
     phys_bits: u8,
+    acpi_tables: &[&[u8]],
 ) -> Vec<u8> {
     let ram = map.ram_ranges();
     let bottom = ram.first().map(|r| r.0).unwrap_or(0);
@@ -47,6 +60,9 @@ pub fn build_payload_hob(
             start: *start,
             length: end - start,
         });
+    }
+    for t in acpi_tables {
+        b.guid(hob::ACPI_TABLE_GUID, t);
     }
     b.guid(hob::E820_TABLE_GUID, &e820::build(&map.to_e820()));
     b.finish(base, bottom, top)
@@ -77,13 +93,21 @@ mod tests {
         let tables = map
             .allocate(0x1_0000, 0x1000, 4 * G, Usage::Tables)
             .unwrap();
-        let bytes = build_payload_hob(&map, Some((0xFF04_0000, 0x1000)), tables, 39);
+        let bytes = build_payload_hob(
+            &map,
+            Some((0xFF04_0000, 0x1000)),
+            tables,
+            39,
+            &[b"CCEL-like table!"],
+        );
         let list = hob::parse(&bytes, tables).unwrap();
         let res: Vec<(u64, u64)> = list.resources().map(|r| (r.start, r.length)).collect();
         assert_eq!(res, [(0, 2 * G), (4 * G, 4 * G)]);
         let h = list.handoff();
         assert_eq!((h.memory_bottom, h.memory_top), (0, 8 * G));
         assert_eq!(h.end_of_hob_list, tables + bytes.len() as u64);
+        let acpi: Vec<&[u8]> = list.guid_data(hob::ACPI_TABLE_GUID).collect();
+        assert_eq!(acpi, [b"CCEL-like table!".as_slice()]);
         let e820_data: Vec<&[u8]> = list.guid_data(hob::E820_TABLE_GUID).collect();
         assert_eq!(e820_data.len(), 1);
         let entries = e820::parse(e820_data[0]).unwrap();

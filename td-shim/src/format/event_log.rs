@@ -53,6 +53,8 @@ pub const MAX_EVENT_DATA: usize = 16 << 20;
 pub const CCEL_SIZE: usize = 56;
 /// CC type of an Intel TDX guest in the CCEL table.
 pub const CCEL_CC_TYPE_TDX: u8 = 2;
+/// CC type 0 (reserved): used in a legacy VM, where the log has no registers behind it.
+pub const CCEL_CC_TYPE_NONE: u8 = 0;
 
 /// What is wrong with a log (parsing) or with the room for it (writing).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -423,19 +425,21 @@ pub fn parse_firmware_blob2(data: &[u8]) -> Option<(&[u8], u64, u64)> {
     Some((desc, base, length))
 }
 
-/// The ACPI CCEL table (ACPI 6.5) pointing at a log area of `laml` bytes at `lasa`.
-pub fn ccel_table(lasa: u64, laml: u64) -> [u8; CCEL_SIZE] {
+/// The ACPI CCEL table (ACPI 6.5) pointing at a log area of `laml` bytes at `lasa`;
+/// `cc_type` [`CCEL_CC_TYPE_TDX`] in a TD, [`CCEL_CC_TYPE_NONE`] where no CC measurement
+/// registers back the log (a legacy VM).
+pub fn ccel_table(cc_type: u8, lasa: u64, laml: u64) -> [u8; CCEL_SIZE] {
     let mut t = [0u8; CCEL_SIZE];
     let fields: [(usize, &[u8]); 11] = [
         (0, b"CCEL"),
         (4, &(CCEL_SIZE as u32).to_le_bytes()),
-        (8, &[1]),                    // revision
-        (10, b"TDSHIM"),              // OEM ID
-        (16, b"TDSHIMCC"),            // OEM table ID
-        (24, &1u32.to_le_bytes()),    // OEM revision
-        (28, b"TDSH"),                // creator ID
-        (32, &1u32.to_le_bytes()),    // creator revision
-        (36, &[CCEL_CC_TYPE_TDX, 0]), // CC type, subtype
+        (8, &[1]),                 // revision
+        (10, b"TDSHIM"),           // OEM ID
+        (16, b"TDSHIMCC"),         // OEM table ID
+        (24, &1u32.to_le_bytes()), // OEM revision
+        (28, b"TDSH"),             // creator ID
+        (32, &1u32.to_le_bytes()), // creator revision
+        (36, &[cc_type, 0]),       // CC type, subtype
         (40, &laml.to_le_bytes()),
         (48, &lasa.to_le_bytes()),
     ];
@@ -607,7 +611,7 @@ mod tests {
 
     #[test]
     fn ccel_table_checksums() {
-        let t = ccel_table(0x7F00_0000, 0x10_0000);
+        let t = ccel_table(CCEL_CC_TYPE_TDX, 0x7F00_0000, 0x10_0000);
         assert_eq!(&t[0..4], b"CCEL");
         assert_eq!(t.iter().fold(0u8, |s, b| s.wrapping_add(*b)), 0);
         assert_eq!(t[36], 2);

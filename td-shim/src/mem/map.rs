@@ -50,6 +50,8 @@ pub enum Usage {
     Acpi,
     /// The mailbox (and loop code) where a TD's APs wait for the OS: ACPI NVS.
     Mailbox,
+    /// The CC event log area (published by the ACPI CCEL table): ACPI NVS.
+    EventLog,
 }
 
 impl Kind {
@@ -61,7 +63,7 @@ impl Kind {
             Kind::Reserved => e820::E820_RESERVED,
             Kind::Used(Usage::Tables | Usage::Acpi) => e820::E820_ACPI,
             Kind::Used(Usage::Kernel | Usage::Initrd) => e820::E820_RAM,
-            Kind::Used(Usage::Mailbox) => e820::E820_NVS,
+            Kind::Used(Usage::Mailbox | Usage::EventLog) => e820::E820_NVS,
             Kind::Used(_) => e820::E820_RESERVED,
         }
     }

@@ -75,6 +75,10 @@ impl Platform for LegacyVm {
         Ok(())
     }
 
+    fn extend_rtmr(&self, _index: u8, _digest: &[u8; 48]) -> Result<bool, Error> {
+        Ok(false)
+    }
+
     fn before_handoff(&self) {}
 
     unsafe fn share(&self, _start: u64, _len: u64) -> Result<u64, Error> {

@@ -113,6 +113,10 @@ pub trait Platform: Sync {
     /// mailbox at `mailbox` (8 KiB reserved: mailbox page + loop code), which the MADT's
     /// Multiprocessor Wakeup structure announces.
     fn park_aps(&self, mailbox: u64) -> Result<(), Error>;
+    /// Extends RTMR[`index`] (0..=3) with a SHA-384 digest (TD: TDG.MR.RTMR.EXTEND; legacy VM:
+    /// there are no RTMRs, `Ok(false)`: the event log alone records the measurement).
+    /// `Ok(true)` when a register was extended.
+    fn extend_rtmr(&self, index: u8, digest: &[u8; 48]) -> Result<bool, Error>;
     /// Last words before the jump to the payload (the emulated TDX prints its RTMRs).
     fn before_handoff(&self);
 }

@@ -357,6 +357,14 @@ impl Platform for Tdx {
         Ok(())
     }
 
+    fn extend_rtmr(&self, index: u8, digest: &[u8; 48]) -> Result<bool, Error> {
+        let buf = tdcall::Aligned64(*digest);
+        // SAFETY: we are in a TD; `buf` is on our identity-mapped private stack, 64-byte
+        // aligned; the TDX module only reads it.
+        unsafe { tdcall::extend_rtmr(&buf, index) }?;
+        Ok(true)
+    }
+
     fn before_handoff(&self) {
         #[cfg(feature = "emulated-tdx")]
         crate::arch::tdx_emu::report_at_handoff();

@@ -1,0 +1,131 @@
+// SPDX-License-Identifier: BSD-2-Clause-Patent
+//! Records measurements: each event from `crate::measure` is extended into its RTMR (TD) and
+//! appended to the CC event log, in that order, before the measured input is used
+//! (`../shared/spec/measurement.md` §1–§4, `doc/measurement.md`). The log lives in an ACPI NVS
+//! area that the CCEL table (Linux) or an ACPI GUID HOB (executable payloads) publishes.
+//!
+//! One measurer per boot, kept here so that the fatal-error path can close the log with the
+//! error separator whatever stage failed.
+
+use crate::error::Error;
+use crate::format::event_log::{self, Writer};
+use crate::layout::{FOUR_GIB, PAGE_SIZE};
+use crate::measure::{self, Event};
+use crate::mem::{
+    self,
+    map::{MemoryMap, Usage},
+};
+use crate::platform::{Platform, PlatformKind};
+use log::{debug, info};
+
+/// Size of the event log area (upstream's value; QEMU's ACPI files, logged in full, take
+/// most of it).
+pub const EVENT_LOG_SIZE: u64 = 0x10_0000;
+
+struct Measurer {
+    platform: &'static dyn Platform,
+    log: Writer<'static>,
+    base: u64,
+    events: u32,
+}
+
+static MEASURER: spin::Mutex<Option<Measurer>> = spin::Mutex::new(None);
+
+/// Allocates the log area (below 4 GiB, ACPI NVS) and writes the Spec ID header. Says once
+/// when there are no registers behind the log (legacy VM).
+pub fn start(p: &'static dyn Platform, map: &mut MemoryMap) -> Result<(), Error> {
+    let base = map.allocate(EVENT_LOG_SIZE, PAGE_SIZE, FOUR_GIB, Usage::EventLog)?;
+    // SAFETY: just allocated from free (accepted) RAM for the log alone, identity mapped; the
+    // slice lives as long as the boot (the area is reserved for the OS afterwards).
+    let area = unsafe { mem::phys_slice_mut(base, EVENT_LOG_SIZE) };
+    let log = Writer::new(area)?;
+    match p.kind() {
+        PlatformKind::Tdx => info!("measured boot: rtmrs + event log at {base:#x}"),
+        PlatformKind::LegacyVm => info!(
+            "measured boot: no rtmrs in a legacy vm, measurements go to the event log at {base:#x} only"
+        ),
+    }
+    *MEASURER.lock() = Some(Measurer {
+        platform: p,
+        log,
+        base,
+        events: 0,
+    });
+    Ok(())
+}
+
+/// Extends the event's RTMR, then logs it.
+pub fn record(e: &Event) -> Result<(), Error> {
+    let mut guard = MEASURER.lock();
+    let m = guard.as_mut().ok_or(Error::Image(
+        "measurement before the event log exists (firmware bug)",
+    ))?;
+    let rtmr = e
+        .mr_index
+        .checked_sub(1)
+        .and_then(|i| u8::try_from(i).ok())
+        .ok_or(Error::Image("event for an invalid measurement register"))?;
+    m.platform.extend_rtmr(rtmr, &e.digest)?;
+    m.log.append(e.mr_index, e.event_type, &e.digest, &e.data)?;
+    m.events += 1;
+    debug!(
+        "measured into rtmr{}: type {:#x}, {} bytes of event data, digest {:02x}{:02x}{:02x}{:02x}…",
+        rtmr,
+        e.event_type,
+        e.data.len(),
+        e.digest[0],
+        e.digest[1],
+        e.digest[2],
+        e.digest[3]
+    );
+    Ok(())
+}
+
+/// Closes RTMR0 and RTMR1 with the separator (the last measurement before the hand-off).
+pub fn finish() -> Result<(), Error> {
+    for e in measure::separators() {
+        record(&e)?;
+    }
+    if let Some(m) = MEASURER.lock().as_ref() {
+        info!(
+            "measured boot: {} events, {} bytes of event log",
+            m.events,
+            m.log.used()
+        );
+    }
+    Ok(())
+}
+
+/// `(base, size)` of the log area, once started.
+pub fn area() -> Option<(u64, u64)> {
+    MEASURER.lock().as_ref().map(|m| (m.base, EVENT_LOG_SIZE))
+}
+
+/// The ACPI CCEL table for the log area, once started.
+pub fn ccel_table() -> Option<[u8; event_log::CCEL_SIZE]> {
+    let guard = MEASURER.lock();
+    let m = guard.as_ref()?;
+    let cc_type = match m.platform.kind() {
+        PlatformKind::Tdx => event_log::CCEL_CC_TYPE_TDX,
+        PlatformKind::LegacyVm => event_log::CCEL_CC_TYPE_NONE,
+    };
+    Some(event_log::ccel_table(cc_type, m.base, EVENT_LOG_SIZE))
+}
+
+/// After a fatal error: extends and logs the error separator into RTMR0 and RTMR1, so that
+/// no later state can pass for a completed boot. Best effort (the boot is failing anyway);
+/// does nothing before the log exists or if the lock is held by the failing code.
+pub fn on_fatal() {
+    let Some(mut guard) = MEASURER.try_lock() else {
+        return;
+    };
+    let Some(m) = guard.as_mut() else { return };
+    for e in [
+        measure::error_separator(measure::MR_RTMR0),
+        measure::error_separator(measure::MR_RTMR1),
+    ] {
+        let rtmr = (e.mr_index - 1) as u8;
+        let _ = m.platform.extend_rtmr(rtmr, &e.digest);
+        let _ = m.log.append(e.mr_index, e.event_type, &e.digest, &e.data);
+    }
+}
