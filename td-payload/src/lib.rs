@@ -61,6 +61,7 @@
 
 pub mod boot;
 pub mod console;
+pub mod event_log;
 pub mod heap;
 pub mod memory;
 #[cfg(all(target_os = "none", feature = "panic-handler"))]

@@ -33,8 +33,9 @@ pub const PAYLOAD_SVN: &str = "td_payload_svn";
 /// Header fields of a bzImage that the loader writes (Linux boot protocol, "write"/"modify"
 /// fields): type_of_loader 0x210, loadflags 0x211 (CAN_USE_HEAP bit only), ramdisk_image
 /// 0x218, ramdisk_size 0x21C, heap_end_ptr 0x224, ext_loader_ver/type 0x226, cmd_line_ptr
-/// 0x228, setup_data 0x250. QEMU fills them in the setup part it serves through fw_cfg; the
-/// kernel file as built carries zeros there. `(offset, length)`.
+/// 0x228, setup_data 0x250. QEMU fills them in the setup part it serves through fw_cfg, so
+/// their file values are lost (heap_end_ptr is not even zero in the file: Linux's build puts
+/// a default there). Both sides zero them before hashing. `(offset, length)`.
 pub const LOADER_WRITTEN_FIELDS: [(usize, usize); 7] = [
     (0x210, 1),
     (0x218, 4),
@@ -158,8 +159,9 @@ pub fn normalize_setup(setup: &[u8]) -> Vec<u8> {
 
 /// RTMR1: a bzImage received as its two fw_cfg parts, `setup` (QEMU's copy, with the
 /// loader-written header fields that QEMU filled in) and the protected-mode part `pm` at
-/// `base`. Digest = SHA-384(normalize_setup(setup) ‖ pm), which for a kernel file built by
-/// Linux's tools is `sha384sum bzImage`.
+/// `base`. Digest = SHA-384(normalize_setup(setup) ‖ pm): the kernel file with the
+/// loader-written fields zeroed ([`kernel_file`] computes it from the file). Not plain
+/// `sha384sum bzImage`, which QEMU makes impossible by overwriting heap_end_ptr.
 pub fn kernel_parts(base: u64, setup: &[u8], pm: &[u8]) -> Event {
     let setup = normalize_setup(setup);
     let len = (setup.len() as u64).saturating_add(pm.len() as u64);
@@ -173,7 +175,8 @@ pub fn kernel_parts(base: u64, setup: &[u8], pm: &[u8]) -> Event {
 }
 
 /// RTMR1: a kernel file a verifier holds, as [`kernel_parts`] measures it when the kernel
-/// comes through fw_cfg (the calculator's side; `setup_len` = (setup_sects + 1) × 512).
+/// comes through fw_cfg (the calculator's side; the setup part is (setup_sects + 1) × 512
+/// bytes, as QEMU splits it).
 pub fn kernel_file(base: u64, file: &[u8]) -> Event {
     let setup_sects = match file.get(0x1F1).copied().unwrap_or(0) {
         0 => 4,
@@ -251,6 +254,7 @@ mod tests {
         file[0x1F1] = 2;
         file[0x202..0x206].copy_from_slice(b"HdrS");
         file[0x211] = 0x01;
+        file[0x224..0x226].copy_from_slice(&0x5C00u16.to_le_bytes()); // as Debian's 6.12
         for (i, b) in file[3 * 512..].iter_mut().enumerate() {
             *b = i as u8;
         }
@@ -265,7 +269,10 @@ mod tests {
         let from_fw_cfg = kernel_parts(0x100_0000, &setup, pm);
         let from_file = kernel_file(0x100_0000, &file);
         assert_eq!(from_fw_cfg, from_file);
-        assert_eq!(from_file.digest, sha384(&file));
+        let mut zeroed = file.clone();
+        zeroed[0x224..0x226].fill(0);
+        assert_eq!(from_file.digest, sha384(&zeroed));
+        assert_ne!(from_file.digest, sha384(&file));
         let (d, base, len) = event_log::parse_firmware_blob2(&from_file.data).unwrap();
         assert_eq!(
             (d, base, len),

@@ -38,7 +38,7 @@ import gzip, io, os, sys
 out, busybox, init = sys.argv[1:4]
 # Applets the init script calls, plus a few handy ones when debugging by hand.
 APPLETS = ["cat", "echo", "grep", "ls", "mount", "poweroff", "sed", "sh", "sleep",
-           "sort", "tr", "uname", "dmesg"]
+           "sort", "tr", "uname", "dmesg", "stty"]
 
 S_IFDIR, S_IFREG, S_IFLNK, S_IFCHR = 0o040000, 0o100000, 0o120000, 0o020000
 entries = {}  # name -> (mode, data, rdevmajor, rdevminor)

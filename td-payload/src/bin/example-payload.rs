@@ -46,12 +46,49 @@ fn payload_main(info: &td_payload::BootInfo) -> ! {
                     unaccepted.ranges
                 );
             }
+            print_event_log(&hob);
             td_payload::exit(EXIT_OK)
         }
         Err(e) => {
             println!("td-payload: bad hob: {e}");
             td_payload::exit(EXIT_BAD_HOB)
         }
+    }
+}
+
+/// Finds the firmware's event log (CCEL in the HOB), replays it and prints the registers it
+/// gives, one `td-payload: event log RTMR<i> = <hex>` line each (the tests compare them with
+/// the registers the emulated TDX module printed).
+#[cfg(target_os = "none")]
+fn print_event_log(hob: &td_shim::format::hob::HobList<'_>) {
+    use td_payload::{event_log, println};
+    let (lasa, laml) = match event_log::log_area(hob) {
+        Ok(a) => a,
+        Err(e) => {
+            println!("td-payload: event log: {e}");
+            return;
+        }
+    };
+    // SAFETY: the area comes from the firmware's CCEL table: ACPI NVS it reserved, identity
+    // mapped like all RAM, written by nobody after the hand-off.
+    let log = unsafe { event_log::log_bytes(lasa, laml) };
+    match event_log::replay(log) {
+        Ok((n, rtmrs)) => {
+            println!("td-payload: event log at {lasa:#x}: {n} events");
+            for (i, r) in rtmrs.iter().enumerate() {
+                let mut hex = [0u8; 96];
+                for (k, b) in r.iter().enumerate() {
+                    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+                    hex[2 * k] = DIGITS[usize::from(b >> 4)];
+                    hex[2 * k + 1] = DIGITS[usize::from(b & 15)];
+                }
+                println!(
+                    "td-payload: event log RTMR{i} = {}",
+                    core::str::from_utf8(&hex).unwrap_or("?")
+                );
+            }
+        }
+        Err(e) => println!("td-payload: event log: {e}"),
     }
 }
 
