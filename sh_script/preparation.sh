@@ -53,8 +53,10 @@ declare -A present=(
     [ovmf]="test -f /usr/share/ovmf/OVMF.fd"
     [seabios]="test -f /usr/share/seabios/bios-256k.bin"
     [qemu-system-data]="test -f /usr/share/qemu/qboot.rom"
+    # Standard event-log parser for the measured-boot tests (tests/measured.rs).
+    [tpm2-tools]="has tpm2_eventlog"
 )
-order=(nasm clang llvm lld qemu-system-x86 binutils python3 busybox-static cpio ovmf seabios qemu-system-data)
+order=(nasm clang llvm lld qemu-system-x86 binutils python3 busybox-static cpio ovmf seabios qemu-system-data tpm2-tools)
 
 missing=()
 for pkg in "${order[@]}"; do

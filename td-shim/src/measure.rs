@@ -89,7 +89,8 @@ pub fn vmm_e820(e820: &[u8]) -> Event {
 
 /// RTMR0: a file QEMU offers through fw_cfg that the firmware hands on (the ACPI
 /// table-loader script and the blobs it allocates), as read, before any pointer is patched.
-/// The descriptor is the fw_cfg name, cut to 16 bytes; the data carries the bytes.
+/// The descriptor is the fw_cfg name, cut to 16 bytes; the data carries the bytes (the
+/// firmware writes this same record without a heap copy: `boot::measurer::record_fw_cfg_file`).
 pub fn fw_cfg_file(name: &str, bytes: &[u8]) -> Event {
     config(MR_RTMR0, name, bytes, event_log::sha384(bytes))
 }

@@ -95,6 +95,10 @@ pub fn boot_test(args: &BootTestArgs) -> Result<(), String> {
     let mut a = base_args(out.join("example.bin"));
     a.example_payload = true;
     image::image(&a)?;
+    // The payload ELF as built, for predicting its measurement (tests/measured.rs).
+    let elf = image::target_dir().join("x86_64-unknown-none/release/example-payload");
+    std::fs::copy(&elf, out.join("example-payload.elf"))
+        .map_err(|e| format!("cannot copy {}: {e}", elf.display()))?;
 
     let payloads = out.join("payloads");
     let status = Command::new("bash")
@@ -148,8 +152,9 @@ pub fn boot_test(args: &BootTestArgs) -> Result<(), String> {
         a.payload_type = Some(PayloadType::Linux);
         a.payload = Some(kernels.join("vmlinuz-6.12"));
         a.initrd = Some(initramfs);
-        // tests/linux.rs looks for this marker (EMBEDDED_MARKER).
-        a.cmdline = Some("console=ttyS0 tdshim-embedded-cmdline".into());
+        // tests/linux.rs looks for this marker (EMBEDDED_MARKER); tests/measured.rs has the
+        // initramfs dump the event log (tdshim-dump-ccel).
+        a.cmdline = Some("console=ttyS0 tdshim-embedded-cmdline tdshim-dump-ccel".into());
         image::image(&a)?;
         c.env("TD_SHIM_KERNELS", &kernels);
     }

@@ -10,7 +10,6 @@ use super::measurer;
 use crate::error::Error;
 use crate::format::acpi;
 use crate::layout::FOUR_GIB;
-use crate::measure;
 use crate::mem::{
     self,
     map::{Kind, MemoryMap, Usage},
@@ -46,7 +45,7 @@ pub fn load_qemu(fw: &FwCfg<'_>, map: &mut MemoryMap) -> Result<Option<Tables>, 
     }
     let mut script = alloc::vec![0u8; script_file.size as usize];
     fw.read_file(script_file, &mut script)?;
-    measurer::record(&measure::fw_cfg_file("etc/table-loader", &script))?;
+    measurer::record_fw_cfg_file("etc/table-loader", &script)?;
     let commands = acpi::parse_script(&script)?;
 
     // Lay out every ALLOCATE'd file in one region: [offset, size, name, fw_cfg file].
@@ -93,7 +92,7 @@ pub fn load_qemu(fw: &FwCfg<'_>, map: &mut MemoryMap) -> Result<Option<Tables>, 
         let (_, tail) = core::mem::take(&mut rest).split_at_mut((offset - consumed) as usize);
         let (bytes, tail) = tail.split_at_mut(f.size as usize);
         fw.read_file(f, bytes)?;
-        measurer::record(&measure::fw_cfg_file(&f.name, bytes))?;
+        measurer::record_fw_cfg_file(&f.name, bytes)?;
         consumed = offset + u64::from(f.size);
         rest = tail;
         files.push(acpi::LoadedFile {

@@ -81,6 +81,33 @@ pub fn record(e: &Event) -> Result<(), Error> {
     Ok(())
 }
 
+/// Measures a large VMM file (an ACPI blob) as [`measure::fw_cfg_file`] describes it, writing
+/// its bytes into the log without a heap copy (a VMM can make them large: a log that cannot
+/// take them is a clean refusal, not an out-of-memory panic).
+pub fn record_fw_cfg_file(name: &str, bytes: &[u8]) -> Result<(), Error> {
+    let mut guard = MEASURER.lock();
+    let m = guard.as_mut().ok_or(Error::Image(
+        "measurement before the event log exists (firmware bug)",
+    ))?;
+    let head = event_log::platform_config_info_header(name, bytes.len());
+    let needed = event_log::EVENT2_HEADER_SIZE + head.len() + bytes.len();
+    let free = m.log.capacity() - m.log.used();
+    if needed > free {
+        return Err(event_log::Error::Full { needed, free }.into());
+    }
+    let digest = event_log::sha384(bytes);
+    m.platform
+        .extend_rtmr((measure::MR_RTMR0 - 1) as u8, &digest)?;
+    m.log.append_parts(
+        measure::MR_RTMR0,
+        event_log::EV_PLATFORM_CONFIG_FLAGS,
+        &digest,
+        &[&head, bytes],
+    )?;
+    m.events += 1;
+    Ok(())
+}
+
 /// Closes RTMR0 and RTMR1 with the separator (the last measurement before the hand-off).
 pub fn finish() -> Result<(), Error> {
     for e in measure::separators() {

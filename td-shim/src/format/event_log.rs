@@ -165,15 +165,25 @@ pub fn event2_record(mr_index: u32, event_type: u32, digest: &Digest, data: &[u8
 /// `TD_SHIM_PLATFORM_CONFIG_INFO` event data: a 16-byte zero-padded ASCII descriptor,
 /// InfoLength, Info. Descriptors longer than 16 bytes are cut (ours are all shorter).
 pub fn platform_config_info(descriptor: &str, info: &[u8]) -> Vec<u8> {
-    let mut d = [0u8; 16];
-    for (slot, b) in d.iter_mut().zip(descriptor.bytes()) {
-        *slot = b;
-    }
-    let mut r = Vec::with_capacity(20usize.saturating_add(info.len()));
-    r.extend_from_slice(&d);
-    r.extend_from_slice(&(info.len() as u32).to_le_bytes());
+    let head = platform_config_info_header(descriptor, info.len());
+    let mut r = Vec::with_capacity(head.len().saturating_add(info.len()));
+    r.extend_from_slice(&head);
     r.extend_from_slice(info);
     r
+}
+
+/// The 20-byte head of `TD_SHIM_PLATFORM_CONFIG_INFO` (descriptor, InfoLength) for `info_len`
+/// bytes of info, for writers that append the info without copying it.
+pub fn platform_config_info_header(descriptor: &str, info_len: usize) -> [u8; 20] {
+    let mut h = [0u8; 20];
+    for (slot, b) in h.iter_mut().zip(descriptor.bytes().take(16)) {
+        *slot = b;
+    }
+    let len = u32::try_from(info_len).unwrap_or(u32::MAX).to_le_bytes();
+    for (slot, b) in h.iter_mut().skip(16).zip(len) {
+        *slot = b;
+    }
+    h
 }
 
 /// `UEFI_PLATFORM_FIRMWARE_BLOB2` event data: description (NUL included by the caller if
@@ -212,7 +222,53 @@ impl<'a> Writer<'a> {
         digest: &Digest,
         data: &[u8],
     ) -> Result<(), Error> {
-        self.put(&event2_record(mr_index, event_type, digest, data))
+        self.append_parts(mr_index, event_type, digest, &[data])
+    }
+
+    /// Appends one event record whose data is `parts` concatenated, copying each part once
+    /// straight into the area (no heap: event data from the VMM can be large). Nothing is
+    /// written unless the whole record fits.
+    pub fn append_parts(
+        &mut self,
+        mr_index: u32,
+        event_type: u32,
+        digest: &Digest,
+        parts: &[&[u8]],
+    ) -> Result<(), Error> {
+        let data_len = parts
+            .iter()
+            .try_fold(0usize, |n, p| n.checked_add(p.len()))
+            .filter(|&n| u32::try_from(n).is_ok())
+            .ok_or(Error::Full {
+                needed: usize::MAX,
+                free: self.area.len().saturating_sub(self.used),
+            })?;
+        let mut head = [0u8; EVENT2_HEADER_SIZE];
+        let fields: [&[u8]; 6] = [
+            &mr_index.to_le_bytes(),
+            &event_type.to_le_bytes(),
+            &1u32.to_le_bytes(),
+            &TPM_ALG_SHA384.to_le_bytes(),
+            digest,
+            &(data_len as u32).to_le_bytes(),
+        ];
+        let mut at = 0usize;
+        for f in fields {
+            if let Some(dst) = head.get_mut(at..at.saturating_add(f.len())) {
+                dst.copy_from_slice(f);
+            }
+            at = at.saturating_add(f.len());
+        }
+        let needed = EVENT2_HEADER_SIZE.saturating_add(data_len);
+        let free = self.area.len().saturating_sub(self.used);
+        if needed > free {
+            return Err(Error::Full { needed, free });
+        }
+        self.put(&head)?;
+        for p in parts {
+            self.put(p)?;
+        }
+        Ok(())
     }
 
     fn put(&mut self, record: &[u8]) -> Result<(), Error> {
@@ -522,6 +578,33 @@ mod tests {
         assert_eq!((d, base, len), (b"td_payload\0".as_slice(), 0x100, 3));
         assert_eq!(replay(&log.events), expected);
         assert!(area[log.end..].iter().all(|&b| b == 0xFF));
+    }
+
+    #[test]
+    fn append_parts_equals_append_of_the_concatenation() {
+        let mut a = vec![0u8; 1024];
+        let mut b = vec![0u8; 1024];
+        let d = sha384(b"x");
+        let head = platform_config_info_header("etc/acpi/tables", 5);
+        let data = platform_config_info("etc/acpi/tables", b"hello");
+        assert_eq!(&data[..20], &head);
+        Writer::new(&mut a)
+            .unwrap()
+            .append(1, EV_PLATFORM_CONFIG_FLAGS, &d, &data)
+            .unwrap();
+        Writer::new(&mut b)
+            .unwrap()
+            .append_parts(1, EV_PLATFORM_CONFIG_FLAGS, &d, &[&head, b"hello"])
+            .unwrap();
+        assert_eq!(a, b);
+        // A record that does not fit leaves the area as it was.
+        let mut c = vec![0u8; 200];
+        let mut w = Writer::new(&mut c).unwrap();
+        let big = [7u8; 100];
+        assert!(w.append_parts(1, 4, &d, &[&big, &big]).is_err());
+        assert_eq!(w.used(), 72);
+        drop(w);
+        assert!(c[72..].iter().all(|&x| x == 0xFF));
     }
 
     #[test]
