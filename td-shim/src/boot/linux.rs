@@ -91,6 +91,10 @@ pub fn prepare(
             (region[..n].to_vec(), 0)
         }
     };
+    // The loader-written header fields are ours to fill: drop whatever the VMM put there
+    // (QEMU fills them in its copy; a setup_data pointer would hand the kernel unmeasured
+    // data), so the zero page starts from the same bytes that are measured.
+    let setup = measure::normalize_setup(&setup);
     let kernel: Kernel = match src {
         Source::FwCfg => bzimage::parse_parts(&setup, pm_len)?,
         Source::Embedded { kernel, .. } => bzimage::parse(section_kernel(kernel))?,
