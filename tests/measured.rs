@@ -7,7 +7,8 @@
 //!
 //! Independence: expected digests come from coreutils' `sha384sum` over the files and
 //! strings the test itself passes to QEMU (never from the firmware's own hashing code), and
-//! expected RTMRs are chained here with `sha384sum` as well.
+//! expected RTMRs are chained here with `sha384sum` as well. The reference-value calculator
+//! (`td_shim_tools::reference`, behind `td-payload-reference-calculator`) must agree too.
 //!
 //! Inputs as for `tests/linux.rs` and `tests/emulated.rs` (`cargo xtask boot-test`).
 
@@ -18,7 +19,7 @@ use std::time::Duration;
 use td_shim::format::event_log::{self, Event};
 use td_shim::format::metadata;
 use td_shim_boot_tests::{image, images_dir, Outcome, Run};
-use td_shim_tools::vmm;
+use td_shim_tools::{reference, vmm};
 
 const BOOT_TIMEOUT: Duration = Duration::from_secs(180);
 const GIB: u64 = 1 << 30;
@@ -377,6 +378,45 @@ fn emulated_tdx_linux_rtmrs_equal_log_replay_and_prediction() {
     assert_eq!(emulated[2], hex(&[0u8; 48]));
     assert_eq!(emulated[3], hex(&[0u8; 48]));
     tpm2_eventlog_parses(&log, parsed.end, "emulated-linux");
+
+    // 3. The calculator, given the same files (QEMU's ACPI files taken from the log, as a
+    // verifier would), predicts the same registers.
+    let vmm_inputs = reference::vmm_inputs_from_log(&parsed);
+    let fw_cfg_files: Vec<(String, &[u8])> = vmm_inputs
+        .fw_cfg_files
+        .iter()
+        .map(|(n, b)| (n.clone(), b.as_slice()))
+        .collect();
+    let p = reference::predict(&reference::Inputs {
+        platform: reference::Platform::Tdx,
+        image: &img,
+        vmm_memory: Some(&hob.bytes),
+        fw_cfg_files: Some(fw_cfg_files),
+        kernel: Some(&kernel),
+        payload: None,
+        cmdline: Some(cmdline.as_bytes()),
+        initrd: Some(&initrd),
+    })
+    .expect("the calculator predicts");
+    for (i, e) in emulated.iter().enumerate() {
+        let predicted = p.rtmr[i].map(|d| hex(&d));
+        assert_eq!(predicted.as_deref(), Some(e.as_str()), "calculator rtmr{i}");
+    }
+    // One byte of the command line moves the prediction of RTMR1 (and only RTMR1).
+    let mut other = cmdline.as_bytes().to_vec();
+    other[0] ^= 1;
+    let q = reference::predict(&reference::Inputs {
+        platform: reference::Platform::Tdx,
+        image: &img,
+        vmm_memory: Some(&hob.bytes),
+        fw_cfg_files: None,
+        kernel: Some(&kernel),
+        payload: None,
+        cmdline: Some(&other),
+        initrd: Some(&initrd),
+    })
+    .expect("the calculator predicts");
+    assert_ne!(q.rtmr[1], p.rtmr[1]);
 }
 
 #[test]
@@ -419,6 +459,22 @@ fn emulated_tdx_executable_rtmrs_equal_log_replay_and_prediction() {
     extend(&mut r1, &sep);
     assert_eq!(emulated[0], hex(&r0), "rtmr0\n{}", o.describe());
     assert_eq!(emulated[1], hex(&r1), "rtmr1\n{}", o.describe());
+    // The calculator, from the image and the TD HOB alone.
+    let p = reference::predict(&reference::Inputs {
+        platform: reference::Platform::Tdx,
+        image: &img,
+        vmm_memory: Some(&hob.bytes),
+        fw_cfg_files: None,
+        kernel: None,
+        payload: None,
+        cmdline: None,
+        initrd: None,
+    })
+    .expect("the calculator predicts");
+    for (i, e) in emulated.iter().enumerate() {
+        let predicted = p.rtmr[i].map(|d| hex(&d));
+        assert_eq!(predicted.as_deref(), Some(e.as_str()), "calculator rtmr{i}");
+    }
 }
 
 #[test]
