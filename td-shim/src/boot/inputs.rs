@@ -167,30 +167,21 @@ pub fn image() -> Result<Image, Error> {
     })
 }
 
-/// The VMM's description of memory as the firmware read it, kept for measurement.
-#[derive(Clone, Debug)]
-pub enum VmmConfig {
-    /// The TD HOB, [start, EfiEndOfHobList).
-    TdHob(&'static [u8]),
-    /// QEMU's fw_cfg `etc/e820` file.
-    E820(Vec<u8>),
-}
-
 /// The memory map from whatever the platform offers (with the fixed ranges already kept out,
-/// see [`reserve_fixed`]), QEMU's fw_cfg if it is there, and the raw VMM input the map came
-/// from.
+/// see [`reserve_fixed`]), and QEMU's fw_cfg if it is there. The VMM's description of memory
+/// (TD HOB or fw_cfg `etc/e820`) is measured as soon as it is read.
 pub fn memory_map<'p>(
     p: &'p dyn Platform,
     image: &Image,
     entry: &EntryArgs,
-) -> Result<(MemoryMap, Option<FwCfg<'p>>, VmmConfig), Error> {
+) -> Result<(MemoryMap, Option<FwCfg<'p>>), Error> {
     match p.kind() {
         PlatformKind::LegacyVm => {
             let fw = FwCfg::probe(p)?.ok_or(Error::NoMemoryMap)?;
-            let (mut map, raw) = legacy_map(&fw)?;
+            let mut map = legacy_map(&fw)?;
             reserve_fixed(&mut map)?;
             reserve_td_payload(&mut map, image)?;
-            Ok((map, Some(fw), VmmConfig::E820(raw)))
+            Ok((map, Some(fw)))
         }
         PlatformKind::Tdx => {
             // QEMU's fw_cfg works in a TD too (through TDVMCALL port I/O); its DMA can only
@@ -198,7 +189,7 @@ pub fn memory_map<'p>(
             // the OS's RAM afterwards (E820 reserved).
             let fw = FwCfg::probe(p)?;
             let lazy = fw.as_ref().is_some_and(lazy_accept_requested);
-            let (mut map, hob_bytes) = td_map(p, image, entry, lazy)?;
+            let mut map = td_map(p, image, entry, lazy)?;
             reserve_fixed(&mut map)?;
             reserve_td_payload(&mut map, image)?;
             let fw = match fw {
@@ -215,12 +206,12 @@ pub fn memory_map<'p>(
                 }
                 None => None,
             };
-            Ok((map, fw, VmmConfig::TdHob(hob_bytes)))
+            Ok((map, fw))
         }
     }
 }
 
-fn legacy_map(fw: &FwCfg<'_>) -> Result<(MemoryMap, Vec<u8>), Error> {
+fn legacy_map(fw: &FwCfg<'_>) -> Result<MemoryMap, Error> {
     let mut cpus = [0u8; 2];
     fw.read_small(crate::platform::fw_cfg::KEY_NB_CPUS, &mut cpus);
     legacy::get().set_vcpu_count(u32::from(u16::from_le_bytes(cpus)));
@@ -230,6 +221,8 @@ fn legacy_map(fw: &FwCfg<'_>) -> Result<(MemoryMap, Vec<u8>), Error> {
     }
     let mut raw = alloc::vec![0u8; file.size as usize];
     fw.read_file(file, &mut raw)?;
+    // Measured (RTMR0, logged once the log exists) before anything uses it.
+    super::measurer::extend_early(fw.platform(), crate::measure::vmm_e820(&raw))?;
     let entries = e820::parse(&raw)?;
     for e in &entries {
         debug!(
@@ -239,7 +232,7 @@ fn legacy_map(fw: &FwCfg<'_>) -> Result<(MemoryMap, Vec<u8>), Error> {
             e.kind
         );
     }
-    Ok((MemoryMap::from_e820(&entries)?, raw))
+    Ok(MemoryMap::from_e820(&entries)?)
 }
 
 /// Whether the VMM asks for lazy accept (`opt/td-shim/lazy-accept` = "1" in fw_cfg). Lazy vs.
@@ -265,7 +258,7 @@ fn td_map(
     image: &Image,
     entry: &EntryArgs,
     lazy: bool,
-) -> Result<(MemoryMap, &'static [u8]), Error> {
+) -> Result<MemoryMap, Error> {
     let section = image
         .metadata
         .sections
@@ -282,6 +275,9 @@ fn td_map(
     // low RAM that nothing else uses; the size comes from our own validated metadata.
     let bytes = unsafe { mem::phys_slice(section.memory_address, section.memory_data_size) };
     let list = hob::parse(bytes, section.memory_address)?;
+    // Measured (RTMR0, logged once the log exists) before any resource in it is used: the
+    // bytes [start, EfiEndOfHobList) as checked by the parser.
+    super::measurer::extend_early(p, crate::measure::td_hob(list.as_bytes()))?;
     let resources: Vec<hob::Resource> = list.resources().collect();
     let modern = resources
         .iter()
@@ -334,7 +330,7 @@ fn td_map(
             left >> 20
         );
     }
-    Ok((map, list.as_bytes()))
+    Ok(map)
 }
 
 /// Switches to identity page tables over [0, end) built in the heap (before the memory map can

@@ -16,6 +16,7 @@ use crate::mem::{
     map::{MemoryMap, Usage},
 };
 use crate::platform::{Platform, PlatformKind};
+use alloc::vec::Vec;
 use log::{debug, info};
 
 /// Size of the event log area (upstream's value; QEMU's ACPI files, logged in full, take
@@ -31,6 +32,26 @@ struct Measurer {
 
 static MEASURER: spin::Mutex<Option<Measurer>> = spin::Mutex::new(None);
 
+/// Events extended before the log area exists (the VMM's memory description is measured
+/// before the memory map built from it is used, and the log's area comes from that map);
+/// [`start`] writes them first.
+static EARLY: spin::Mutex<Vec<Event>> = spin::Mutex::new(Vec::new());
+
+/// Extends the event's RTMR now and keeps the event for the log, which [`start`] creates.
+pub fn extend_early(p: &dyn Platform, e: Event) -> Result<(), Error> {
+    let rtmr = rtmr_of(&e)?;
+    p.extend_rtmr(rtmr, &e.digest)?;
+    EARLY.lock().push(e);
+    Ok(())
+}
+
+fn rtmr_of(e: &Event) -> Result<u8, Error> {
+    e.mr_index
+        .checked_sub(1)
+        .and_then(|i| u8::try_from(i).ok())
+        .ok_or(Error::Image("event for an invalid measurement register"))
+}
+
 /// Allocates the log area (below 4 GiB, ACPI NVS) and writes the Spec ID header. Says once
 /// when there are no registers behind the log (legacy VM).
 pub fn start(p: &'static dyn Platform, map: &mut MemoryMap) -> Result<(), Error> {
@@ -38,7 +59,11 @@ pub fn start(p: &'static dyn Platform, map: &mut MemoryMap) -> Result<(), Error>
     // SAFETY: just allocated from free (accepted) RAM for the log alone, identity mapped; the
     // slice lives as long as the boot (the area is reserved for the OS afterwards).
     let area = unsafe { mem::phys_slice_mut(base, EVENT_LOG_SIZE) };
-    let log = Writer::new(area)?;
+    let mut log = Writer::new(area)?;
+    let early = core::mem::take(&mut *EARLY.lock());
+    for e in &early {
+        log.append(e.mr_index, e.event_type, &e.digest, &e.data)?;
+    }
     match p.kind() {
         PlatformKind::Tdx => info!("measured boot: rtmrs + event log at {base:#x}"),
         PlatformKind::LegacyVm => info!(
@@ -49,7 +74,7 @@ pub fn start(p: &'static dyn Platform, map: &mut MemoryMap) -> Result<(), Error>
         platform: p,
         log,
         base,
-        events: 0,
+        events: early.len() as u32,
     });
     Ok(())
 }
@@ -60,11 +85,7 @@ pub fn record(e: &Event) -> Result<(), Error> {
     let m = guard.as_mut().ok_or(Error::Image(
         "measurement before the event log exists (firmware bug)",
     ))?;
-    let rtmr = e
-        .mr_index
-        .checked_sub(1)
-        .and_then(|i| u8::try_from(i).ok())
-        .ok_or(Error::Image("event for an invalid measurement register"))?;
+    let rtmr = rtmr_of(e)?;
     m.platform.extend_rtmr(rtmr, &e.digest)?;
     m.log.append(e.mr_index, e.event_type, &e.digest, &e.data)?;
     m.events += 1;

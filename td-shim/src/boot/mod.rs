@@ -99,7 +99,7 @@ fn try_boot(entry: &EntryArgs, p: &'static dyn Platform) -> Result<Handoff, Erro
         image.base,
         image.metadata.sections.len()
     );
-    let (mut map, fw, vmm_config) = inputs::memory_map(p, &image, entry)?;
+    let (mut map, fw) = inputs::memory_map(p, &image, entry)?;
     info!(
         "memory: {} MiB of ram, highest end {:#x}, {} vcpus",
         ram_mib(&map),
@@ -107,13 +107,9 @@ fn try_boot(entry: &EntryArgs, p: &'static dyn Platform) -> Result<Handoff, Erro
         p.vcpu_count()
     );
 
-    // Measured boot: the log first, then the VMM's memory description and the image's
-    // configuration volume (RTMR0), before anything else uses them.
+    // Measured boot: the log (which first records the VMM's memory description, measured
+    // when it was read), then the image's configuration volume (RTMR0).
     measurer::start(p, &mut map)?;
-    measurer::record(&match &vmm_config {
-        inputs::VmmConfig::TdHob(hob) => crate::measure::td_hob(hob),
-        inputs::VmmConfig::E820(raw) => crate::measure::vmm_e820(raw),
-    })?;
     if let Some((base, region)) = image.cfv {
         measurer::record(&crate::measure::cfv(base, region))?;
     }
