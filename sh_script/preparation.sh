@@ -55,8 +55,10 @@ declare -A present=(
     [qemu-system-data]="test -f /usr/share/qemu/qboot.rom"
     # Standard event-log parser for the measured-boot tests (tests/measured.rs).
     [tpm2-tools]="has tpm2_eventlog"
+    # Key generation for the secure-boot tests (td-shim-tools tests, cargo xtask boot-test).
+    [openssl]="has openssl"
 )
-order=(nasm clang llvm lld qemu-system-x86 binutils python3 busybox-static cpio ovmf seabios qemu-system-data tpm2-tools)
+order=(nasm clang llvm lld qemu-system-x86 binutils python3 busybox-static cpio ovmf seabios qemu-system-data tpm2-tools openssl)
 
 missing=()
 for pkg in "${order[@]}"; do

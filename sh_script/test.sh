@@ -22,6 +22,8 @@ step "clippy (x86_64-unknown-none: firmware and payload)"
 cargo clippy --locked -p td-shim --bin td-shim --target x86_64-unknown-none -- -D warnings
 cargo clippy --locked -p td-shim --features emulated-tdx --bin td-shim --target x86_64-unknown-none -- -D warnings
 cargo clippy --locked -p td-payload --bins --lib --target x86_64-unknown-none -- -D warnings
+# With secure boot (ring's C and assembly built the way cargo image builds them).
+cargo xtask clippy-firmware
 
 step "host unit and integration tests"
 cargo test --locked
@@ -38,7 +40,7 @@ cargo run --quiet --locked -p td-shim-tools --bin td-shim-info -- "$default_imag
 python3 devtools/tdvf-check.py "$default_image"
 
 step "production images carry no emulated-TDX code"
-for marker in "EMULATED TDX" "emulated-tdx:"; do
+for marker in "EMULATED TDX" "emulated-tdx:" "protect self-test"; do
     if grep -a -q -- "$marker" "$default_image"; then
         echo "FAIL: $default_image contains '$marker'"; exit 1
     fi

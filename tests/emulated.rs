@@ -391,3 +391,280 @@ fn linux_from_the_payload_section_runs_in_place() {
         o.describe()
     );
 }
+
+// ---- Lazy accept handed to Linux through the EFI unaccepted-memory table (boot/efi.rs) ----
+//
+// Under emulation the guest is an ordinary VM: Linux does not see a TD (CPUID leaf 0x21), so
+// its `arch_accept_memory` panics ("Cannot accept memory: unknown platform") whenever the
+// bitmap says a range it wants is unaccepted, and it cannot take over the accepting. The
+// tests show what can be shown here: (1) with the firmware's own layout the kernel finds the
+// table and asks to accept exactly when its first allocation lands in unaccepted RAM; (2) with
+// a VMM that added (accepted) the RAM Linux allocates from during boot, the kernel reaches
+// userspace and counts the firmware's unaccepted RAM as `Unaccepted:` in /proc/meminfo;
+// (3) a 6.1 kernel (no unaccepted-memory support) gets everything accepted.
+
+const MIB: u64 = 1 << 20;
+
+/// The good TD HOB with the RAM in `added` described as accepted (system memory), as a VMM
+/// that added those pages before the TD started would write it.
+fn hob_with_added(good: &vmm::TdHob, added: &[(u64, u64)]) -> Vec<u8> {
+    use td_shim::format::hob;
+    let mut b = hob::Builder::new();
+    for r in &good.resources {
+        if r.resource_type != hob::RESOURCE_MEMORY_UNACCEPTED {
+            b.resource(r);
+            continue;
+        }
+        let (start, end) = (r.start, r.start + r.length);
+        // Cut [start, end) at the added windows, in order.
+        let mut cuts = vec![start, end];
+        for &(s, e) in added {
+            cuts.extend([s.clamp(start, end), e.clamp(start, end)]);
+        }
+        cuts.sort();
+        cuts.dedup();
+        for w in cuts.windows(2) {
+            let (s, e) = (w[0], w[1]);
+            let is_added = added.iter().any(|&(a, z)| s >= a && e <= z);
+            b.resource(&hob::Resource {
+                resource_type: if is_added {
+                    hob::RESOURCE_SYSTEM_MEMORY
+                } else {
+                    hob::RESOURCE_MEMORY_UNACCEPTED
+                },
+                attributes: vmm::ATTR_TDVF_PRIVATE,
+                start: s,
+                length: e - s,
+                ..*r
+            });
+        }
+    }
+    b.finish(good.base, 0, 0)
+}
+
+/// Boots `kernel` from fw_cfg on `linux-emu.bin` with lazy accept, the test initramfs and
+/// `append`, with the good TD HOB for `memory` changed by `added` ([`hob_with_added`]).
+fn lazy_linux(
+    kernel: &str,
+    memory: &str,
+    added: &[(u64, u64)],
+    append: &str,
+    stop_on: &str,
+    timeout_s: u64,
+) -> Outcome {
+    let bytes = vmm::parse_memory(memory).expect("memory size");
+    let tag = format!("lazy-linux-{kernel}-{memory}-{}", added.len());
+    let (kernels, path, md, _) = linux_setup("linux-emu.bin", bytes, &tag);
+    let img = std::fs::read(&path).expect("read the image");
+    let good = vmm::build_td_hob(&img, bytes, &vmm::TdHobOptions::default()).expect("TD HOB");
+    let hob = hob_file(&tag, &hob_with_added(&good, added));
+    let mut r = Run::new(&path)
+        .memory(memory)
+        .timeout(Duration::from_secs(timeout_s))
+        .stop_on(stop_on);
+    for a in vmm::loader_args(&md, &hob, None, None).expect("loader args") {
+        r = r.arg(&a);
+    }
+    r.arg("-kernel")
+        .arg(kernels.join(kernel).to_str().unwrap())
+        .arg("-initrd")
+        .arg(images_dir().join("initramfs.img").to_str().unwrap())
+        .arg("-append")
+        .arg(append)
+        .arg("-fw_cfg")
+        .arg(&format!("name={},string=1", vmm::LAZY_ACCEPT_FW_CFG))
+        .run()
+        .expect("qemu starts")
+}
+
+/// The value of the initramfs fact `key` (`TDSHIM-FACT key=value`).
+fn fact(o: &Outcome, key: &str) -> String {
+    let prefix = format!("TDSHIM-FACT {key}=");
+    let (_, line) = o
+        .find(&prefix)
+        .unwrap_or_else(|| panic!("no {prefix:?} line\n{}", o.describe()));
+    line.split(&prefix).nth(1).unwrap().trim().to_string()
+}
+
+/// `(system table, unaccepted table, unaccepted bytes)` from the firmware's hand-off line.
+fn published(o: &Outcome) -> (u64, u64, u64) {
+    let (_, line) = o
+        .find("td-shim: INFO  linux: efi system table at ")
+        .unwrap_or_else(|| panic!("no efi system table line\n{}", o.describe()));
+    let hex = |s: &str| {
+        let s = s.trim_start_matches("0x");
+        let digits: String = s.chars().take_while(|c| c.is_ascii_hexdigit()).collect();
+        u64::from_str_radix(&digits, 16).unwrap()
+    };
+    let (_, rest) = line.split_once("system table at ").unwrap();
+    let (_, table) = rest.split_once("unaccepted-memory table at ").unwrap();
+    let (_, bytes) = table.split_once(": ").unwrap();
+    (hex(rest), hex(table), hex(bytes))
+}
+
+fn no_double_accept(o: &Outcome) {
+    assert!(
+        o.find("emulated-tdx: ERROR double accept").is_none(),
+        "{}",
+        o.describe()
+    );
+    assert!(o.find("td-shim: ERROR").is_none(), "{}", o.describe());
+}
+
+#[test]
+fn linux_6_12_lazy_reads_the_table_and_asks_to_accept() {
+    let o = lazy_linux(
+        "vmlinuz-6.12",
+        "2G",
+        &[],
+        "console=ttyS0 earlyprintk=serial,ttyS0 nokaslr",
+        "end Kernel panic",
+        180,
+    );
+    no_double_accept(&o);
+    assert!(
+        o.find("td-shim: INFO  linux 6.12 reads the unaccepted-memory table")
+            .is_some(),
+        "{}",
+        o.describe()
+    );
+    // The firmware accepted its budget (256 MiB) and a little more; the bitmap covers all the
+    // rest: together they are the 2 GiB of RAM, to the byte.
+    let (_, table, unaccepted) = published(&o);
+    let accepted = hex_after(&o, "emulated-tdx: accepted ", "accepted ");
+    assert_eq!(accepted + unaccepted, 2 * GIB, "{}", o.describe());
+    assert!(
+        accepted < 300 * MIB,
+        "accepted {accepted:#x}\n{}",
+        o.describe()
+    );
+    // Linux found the system table through boot_params.efi_info and the table in its
+    // configuration table (drivers/firmware/efi/efi.c prints the tables it recognised)...
+    assert!(
+        o.find("efi: EFI v2.9 by td-shim").is_some(),
+        "{}",
+        o.describe()
+    );
+    assert!(
+        o.find(&format!("Unaccepted={table:#x}")).is_some(),
+        "{}",
+        o.describe()
+    );
+    // ...took the unaccepted RAM as RAM (E820 type 1 up to the end of low memory)...
+    assert!(
+        o.find("BIOS-e820: [mem 0x0000000010400000-0x000000007fffffff] usable")
+            .is_some(),
+        "{}",
+        o.describe()
+    );
+    // ...and, when its first top-down memblock allocation landed in a range the bitmap marks
+    // unaccepted, asked the platform to accept it: outside a real TD that is this panic.
+    let (_, panic_line) = o
+        .find("Kernel panic - not syncing: ")
+        .unwrap_or_else(|| panic!("{}", o.describe()));
+    assert!(
+        panic_line.contains("Cannot accept memory: unknown platform"),
+        "{}",
+        o.describe()
+    );
+    assert!(o.find("accept_memory+").is_some(), "{}", o.describe());
+}
+
+#[test]
+fn linux_6_12_lazy_boots_and_counts_the_unaccepted_ram() {
+    // A 6 GiB guest ([0, 2 GiB) + [4 GiB, 8 GiB)) whose VMM added (accepted) all RAM but
+    // [0, 256 MiB) and [5.5 GiB, 7 GiB), booted with movablecore=3G (ZONE_MOVABLE from
+    // 5 GiB). The firmware accepts its 256 MiB budget, the rest of [5.5 GiB, 7 GiB) goes to
+    // Linux. Every boot-time allocation of Linux is then served from accepted RAM: memblock
+    // allocates top-down from 8 GiB, zones DMA32 and Normal (which serve the allocations made
+    // before the watermarks exist, when Linux would accept a block on the first one) hold no
+    // unaccepted memory, and ZONE_MOVABLE has 1.5 GiB of accepted RAM above its watermarks.
+    let o = lazy_linux(
+        "vmlinuz-6.12",
+        "6G",
+        &[
+            (256 * MIB, 2 * GIB),
+            (4 * GIB, 5 * GIB + 512 * MIB),
+            (7 * GIB, 8 * GIB),
+        ],
+        "console=ttyS0 nokaslr movablecore=3G",
+        "TDSHIM-INIT-DONE",
+        300,
+    );
+    no_double_accept(&o);
+    assert!(o.find("TDSHIM-INIT-DONE").is_some(), "{}", o.describe());
+    // The premise: ZONE_MOVABLE starts at 5 GiB, below the unaccepted range.
+    assert!(
+        o.find("Node 0: 0x0000000140000000").is_some(),
+        "{}",
+        o.describe()
+    );
+    let (_, table, unaccepted) = published(&o);
+    let accepted = hex_after(&o, "emulated-tdx: accepted ", "accepted ");
+    assert_eq!(accepted + unaccepted, 6 * GIB, "{}", o.describe());
+    // [5.5 GiB, 7 GiB) less what the firmware's budget took from its bottom (the budget is
+    // 256 MiB of accepting in address order; [0, 256 MiB) less the VMM's sections is a little
+    // short of it).
+    assert!(
+        (1536 * MIB - 16 * MIB..=1536 * MIB).contains(&unaccepted),
+        "{unaccepted:#x}\n{}",
+        o.describe()
+    );
+    assert!(
+        o.find(&format!("Unaccepted={table:#x}")).is_some(),
+        "{}",
+        o.describe()
+    );
+    // The kernel's count, in 4 MiB (MAX_ORDER) blocks: every unaccepted unit, plus at most the
+    // block before the range (Linux also counts a block whose end touches an unaccepted unit,
+    // its guard-unit rule).
+    let unaccepted_kb: u64 = fact(&o, "unaccepted_kb").parse().unwrap();
+    assert!(
+        (unaccepted / 1024..=unaccepted / 1024 + 4096).contains(&unaccepted_kb),
+        "kernel {unaccepted_kb} kB, firmware {unaccepted:#x}\n{}",
+        o.describe()
+    );
+    // All RAM is the kernel's (unaccepted included): MemTotal is 6 GiB less the kernel image,
+    // the firmware's reservations and the first MiB.
+    let memtotal_kb: u64 = fact(&o, "memtotal_kb").parse().unwrap();
+    assert!(
+        memtotal_kb > (6 * GIB - 256 * MIB) / 1024 && memtotal_kb < 6 * GIB / 1024,
+        "MemTotal {memtotal_kb} kB\n{}",
+        o.describe()
+    );
+}
+
+#[test]
+fn linux_6_1_lazy_gets_everything_accepted() {
+    let o = lazy_linux(
+        "vmlinuz-6.1",
+        "2G",
+        &[],
+        "console=ttyS0",
+        "TDSHIM-INIT-DONE",
+        240,
+    );
+    no_double_accept(&o);
+    assert!(o.find("TDSHIM-INIT-DONE").is_some(), "{}", o.describe());
+    assert!(
+        o.find("td-shim: WARN  linux 6.1 predates the unaccepted-memory table (6.5): accepting the rest")
+            .is_some(),
+        "{}",
+        o.describe()
+    );
+    // Everything accepted before hand-off; no EFI system table for this kernel.
+    let accepted = hex_after(&o, "emulated-tdx: accepted ", "accepted ");
+    assert_eq!(accepted, 2 * GIB, "{}", o.describe());
+    assert!(
+        o.find("linux: efi system table").is_none(),
+        "{}",
+        o.describe()
+    );
+    assert!(o.find("efi: EFI v").is_none(), "{}", o.describe());
+    let memtotal_kb: u64 = fact(&o, "memtotal_kb").parse().unwrap();
+    assert!(
+        memtotal_kb > (2 * GIB - 256 * MIB) / 1024,
+        "MemTotal {memtotal_kb} kB\n{}",
+        o.describe()
+    );
+}

@@ -11,18 +11,24 @@
 //! - [`tee_info`]: MRTD and TEE_INFO_HASH of an image plus TD parameters
 //!   (`td-shim-tee-info-hash`); [`hex`]: hex text for the measurement tools.
 //! - [`eventlog`]: prints, replays and checks a CC event log (`td-shim-eventlog`).
+//! - [`sign`], [`enroll`], [`spki`]: payload secure boot — sign a payload ELF
+//!   (`td-shim-sign-payload`), enroll the public key, a minimum SVN and extra files in an
+//!   image's CFV (`td-shim-enroll`, `cargo image --enroll-key`), read key files.
 //! - [`reference`]: predicts td-shim's event log and RTMRs from an image and payload files
 //!   (`td-payload-reference-calculator`).
 //! - [`file`]: reading inputs and writing outputs atomically, with errors that name the path.
 //!
 //! Every input file is untrusted: problems are reported as errors or violations, never panics.
 
+pub mod enroll;
 pub mod eventlog;
 pub mod file;
 pub mod hex;
 pub mod info;
 pub mod link;
 pub mod reference;
+pub mod sign;
+pub mod spki;
 pub mod tee_info;
 pub mod vmm;
 

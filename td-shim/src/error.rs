@@ -6,6 +6,7 @@ use crate::format::{acpi, e820, event_log, fv, hob, metadata};
 use crate::loader::{bzimage, elf};
 use crate::mem::{map, paging};
 use crate::platform;
+use crate::secure_boot;
 use core::fmt;
 
 /// Why boot stopped.
@@ -24,6 +25,8 @@ pub enum Error {
     Platform(platform::Error),
     /// The event log area cannot take the next measurement.
     EventLog(event_log::Error),
+    /// Payload secure boot refused the payload.
+    SecureBoot(secure_boot::Error),
     /// The image's metadata lacks something the firmware needs.
     Image(&'static str),
     /// No memory map: neither fw_cfg `etc/e820` nor a TD HOB.
@@ -69,6 +72,7 @@ impl Error {
             Error::Acpi(_) => 16,
             Error::InitrdDoesNotFit { .. } => 17,
             Error::EventLog(_) => 18,
+            Error::SecureBoot(_) => 19,
         }
     }
 }
@@ -107,6 +111,7 @@ impl fmt::Display for Error {
             Error::Linux(e) => write!(f, "linux kernel: {e}"),
             Error::Acpi(e) => write!(f, "acpi: {e}"),
             Error::EventLog(e) => write!(f, "measured boot: {e}"),
+            Error::SecureBoot(e) => write!(f, "secure boot: {e}"),
             Error::InitrdDoesNotFit { size, limit } => {
                 write!(
                     f,
@@ -140,4 +145,5 @@ wrap!(
     platform::fw_cfg::Error => FwCfg,
     platform::Error => Platform,
     event_log::Error => EventLog,
+    secure_boot::Error => SecureBoot,
 );

@@ -29,3 +29,4 @@ pub mod measure;
 pub mod mem;
 #[cfg(target_arch = "x86_64")]
 pub mod platform;
+pub mod secure_boot;

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: BSD-2-Clause-Patent
 #
-# Builds the NASM test payload (asm-payload.asm) twice, into the directory given as $1
+# Builds the NASM test payloads into the directory given as $1
 # (default: target/payloads, relative to the current directory):
 #   asm-payload-pie   static PIE linked at 0 (ET_DYN, >= 1 R_X86_64_RELATIVE relocation)
 #   asm-payload-exec  ET_EXEC linked at 0x4000000 (64 MiB)
-# and checks both with readelf. Needs nasm, GNU ld and readelf (binutils).
+#   fault-payload-pie static PIE that executes UD2 (fault-payload.asm)
+#   protect-<case>    static PIEs that each break one memory-protection rule
+#                     (protect-payload.asm assembled with -DCASE=1..6)
+# and checks them with readelf. Needs nasm, GNU ld and readelf (binutils).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -57,3 +60,18 @@ ld "${common[@]}" -pie --no-dynamic-linker -z norelro --hash-style=gnu -o "$out/
 readelf -h "$out/fault-payload-pie" | grep -q 'Type:[[:space:]]*DYN' || fail "fault-payload-pie is not ET_DYN"
 echo "$out/fault-payload-pie: ET_DYN"
 rm -f "$fobj"
+
+# Payloads that break one memory-protection rule each (protect-payload.asm, tests/protect.rs).
+for case in 1:write-code 2:exec-stack 3:stack-overflow 4:write-firmware 5:exec-heap 6:null-read; do
+    n="${case%%:*}"
+    name="protect-${case#*:}"
+    pobj="$out/$name.o"
+    nasm -f elf64 -Werror -DCASE="$n" -o "$pobj" "$here/protect-payload.asm"
+    ld "${common[@]}" -pie --no-dynamic-linker -z norelro --hash-style=gnu -o "$out/$name" "$pobj"
+    readelf -h "$out/$name" | grep -q 'Type:[[:space:]]*DYN' || fail "$name is not ET_DYN"
+    # Code and stack rights must come from the program headers: text R E, no RWX segment.
+    readelf -lW "$out/$name" | awk '$1=="LOAD"' | grep -q 'R E' || fail "$name has no R E segment"
+    readelf -lW "$out/$name" | awk '$1=="LOAD"' | grep -q 'RWE' && fail "$name has an RWE segment"
+    rm -f "$pobj"
+done
+echo "$out/protect-*: ET_DYN, 6 cases"

@@ -187,8 +187,53 @@ pub fn seeds_for(target: &str, inputs: &SeedInputs) -> Vec<Seed> {
         "bzimage" => bzimage_seeds(inputs),
         "acpi_loader" => acpi_loader_seeds(),
         "insn" => insn_seeds(),
+        "signed_payload" => signed_payload_seeds(inputs),
         _ => Vec::new(),
     }
+}
+
+/// Signed-payload blobs from the builder (both algorithms, around the smallest ELF found or
+/// a stub; the signatures are filler: the target checks parsing, not crypto), a trust
+/// anchor, a minimum-SVN record and CFVs enrolling them.
+fn signed_payload_seeds(inputs: &SeedInputs) -> Vec<Seed> {
+    use td_shim::format::cfv;
+    use td_shim::format::signed_payload::{self, Algorithm, HeaderFields};
+    let image = read_all(&inputs.elfs)
+        .into_iter()
+        .map(|(_, b)| b)
+        .min_by_key(Vec::len)
+        .unwrap_or_else(|| b"\x7fELF\x02\x01\x01".to_vec());
+    let mut out = Vec::new();
+    for (name, algorithm) in [
+        ("ecdsa", Algorithm::EcdsaP384Sha384),
+        ("rsa", Algorithm::RsaPss3072Sha384),
+    ] {
+        let fields = HeaderFields {
+            version: 1,
+            svn: 2,
+            algorithm,
+        };
+        let key = vec![0xA5; algorithm.public_key_size()];
+        let sig = vec![0x5A; algorithm.signature_size()];
+        let blob = signed_payload::build_signed_span(&fields, &image)
+            .and_then(|span| signed_payload::attach_signature(span, algorithm, &key, &sig));
+        if let Ok(mut blob) = blob {
+            out.push((format!("signed-{name}"), blob.clone()));
+            // As the firmware sees it: zero padding after the blob.
+            blob.resize(blob.len() + 0x100, 0);
+            out.push((format!("signed-{name}-padded"), blob));
+        }
+    }
+    let hash = cfv::public_key_hash(&[0xA5; 96]);
+    out.push(("trust-anchor".into(), cfv::build_anchor(&hash).to_vec()));
+    out.push(("min-svn".into(), cfv::build_min_svn(2).to_vec()));
+    if let Ok(v) = cfv::build(Some(&hash), Some(2), &[], 0x1000) {
+        out.push(("cfv-anchor-min-svn".into(), v));
+    }
+    if let Ok(v) = cfv::build(Some(&hash), None, &[], 0x1000) {
+        out.push(("cfv-anchor".into(), v));
+    }
+    out
 }
 
 /// MMIO-style MOV encodings (Intel SDM opcode tables): loads, stores, immediates, MOVZX/MOVSX,
@@ -1083,8 +1128,28 @@ name   =  "fv"
             "bzimage",
             "acpi_loader",
             "insn",
+            "signed_payload",
         ] {
             assert!(t.iter().any(|n| n == want), "{want} missing from {t:?}");
+        }
+    }
+
+    #[test]
+    fn signed_payload_seeds_parse() {
+        use td_shim::format::{cfv, signed_payload};
+        let seeds = signed_payload_seeds(&SeedInputs::default());
+        assert_eq!(seeds.len(), 8);
+        for (name, seed) in &seeds {
+            let ok = if name.starts_with("signed") {
+                signed_payload::parse(seed).is_ok()
+            } else if name.starts_with("cfv") {
+                cfv::policy(seed).is_ok_and(|p| p.anchor.is_some())
+            } else if name == "trust-anchor" {
+                cfv::parse_anchor(seed).is_ok()
+            } else {
+                cfv::parse_min_svn(seed) == Ok(2)
+            };
+            assert!(ok, "{name}");
         }
     }
 

@@ -34,7 +34,8 @@ pub struct ImageArgs {
     /// `executable` (an ELF payload embedded in the image).
     #[arg(short = 't', long = "payload-type", value_enum)]
     pub payload_type: Option<PayloadType>,
-    /// Payload file to embed (an ELF for `executable`, a kernel for `linux`).
+    /// Payload file to embed (for `executable` an ELF, or a signed payload from
+    /// td-shim-sign-payload holding one; for `linux` a kernel).
     #[arg(
         short = 'p',
         long = "payload",
@@ -74,6 +75,18 @@ pub struct ImageArgs {
     /// target/<debug|release>/final-emulated-tdx.bin].
     #[arg(long)]
     pub emulated_tdx: bool,
+    /// Build the firmware without payload secure boot (no `secure-boot` feature, no ring):
+    /// smaller, but it refuses every payload once a trust anchor is enrolled.
+    #[arg(long)]
+    pub no_secure_boot: bool,
+    /// Enroll this public key (DER SubjectPublicKeyInfo or PEM; EC P-384 or RSA-3072) as the
+    /// secure-boot trust anchor in the image's configuration FV (as td-shim-enroll does).
+    #[arg(long, value_name = "PUBLIC.der")]
+    pub enroll_key: Option<PathBuf>,
+    /// With --enroll-key: the minimum payload SVN the firmware accepts.
+    #[arg(long, value_name = "N", requires = "enroll_key",
+          value_parser = td_shim_tools::sign::parse_u64)]
+    pub min_svn: Option<u64>,
 }
 
 /// The workspace root (xtask lives one level below it).
@@ -134,13 +147,14 @@ pub fn image(args: &ImageArgs) -> Result<PathBuf, String> {
         (payload_type, &payload, &args.payload)
     {
         // The firmware would refuse it at boot; say so now, with the loader's own reason.
-        td_shim::loader::elf::parse(bytes).map_err(|e| {
-            format!(
-                "payload {} is not an ELF executable the firmware can load: {e}",
-                path.display()
-            )
-        })?;
+        // A signed payload (td-shim-sign-payload) must hold such an ELF.
+        check_executable(bytes).map_err(|e| format!("payload {}: {e}", path.display()))?;
     }
+    // Read the key now too (a typo should not cost a build).
+    let enroll_key = match &args.enroll_key {
+        Some(path) => Some(read_public_key(path)?),
+        None => None,
+    };
     let mut payload_files = Vec::new();
     if payload_type == PayloadType::Executable && (args.initrd.is_some() || args.cmdline.is_some())
     {
@@ -198,10 +212,97 @@ pub fn image(args: &ImageArgs) -> Result<PathBuf, String> {
         image_size,
     };
     let linked = td_shim_tools::link::link(&input).map_err(|e| e.to_string())?;
+    let mut image_bytes = linked.image;
+    if let Some(key) = &enroll_key {
+        let enrolled = td_shim_tools::enroll::enroll(&image_bytes, key, args.min_svn, &[])
+            .map_err(|e| format!("--enroll-key: {e}"))?;
+        image_bytes = enrolled.image;
+        eprintln!(
+            "enrolled a {} key (sha-384 {}){}",
+            key.algorithm().name(),
+            td_shim_tools::sign::hex(&enrolled.key_hash),
+            args.min_svn
+                .map_or(String::new(), |n| format!(", minimum svn {n}"))
+        );
+    }
+    if payload_type == PayloadType::Executable {
+        warn_if_refused(&image_bytes, args.no_secure_boot);
+    }
     // Through a temporary file and a rename: a failed build leaves no partial image.
-    td_shim_tools::file::write_atomic(&out, &linked.image).map_err(|e| e.to_string())?;
+    td_shim_tools::file::write_atomic(&out, &image_bytes).map_err(|e| e.to_string())?;
     eprintln!("{}", linked.summary);
     Ok(out)
+}
+
+/// Checks an executable payload: an ELF the firmware's loader accepts, or a signed payload
+/// blob (`td-shim-sign-payload`) that parses and holds one.
+fn check_executable(bytes: &[u8]) -> Result<(), String> {
+    use td_shim::format::signed_payload;
+    use td_shim::loader::elf;
+    if !signed_payload::is_signed(bytes) {
+        return elf::parse(bytes)
+            .map(|_| ())
+            .map_err(|e| format!("not an ELF executable the firmware can load: {e}"));
+    }
+    let blob =
+        signed_payload::parse(bytes).map_err(|e| format!("not a valid signed payload: {e}"))?;
+    elf::parse(blob.image).map(|_| ()).map_err(|e| {
+        format!(
+            "the image inside the signed payload is not an ELF executable the firmware can load: {e}"
+        )
+    })
+}
+
+fn read_public_key(path: &Path) -> Result<td_shim_tools::spki::PublicKey, String> {
+    let bytes = td_shim_tools::file::read(path).map_err(|e| e.to_string())?;
+    let der = td_shim_tools::spki::der_from_pem_or_der(&bytes, &["PUBLIC KEY"], "public key")
+        .map_err(|e| format!("--enroll-key {}: {e}", path.display()))?;
+    td_shim_tools::spki::parse_spki(&der)
+        .map_err(|e| format!("--enroll-key {}: {e}", path.display()))
+}
+
+/// Runs the firmware's secure-boot decision on the linked image and warns when the payload
+/// would be refused at boot (a test image may want exactly that, so it is not an error).
+fn warn_if_refused(image: &[u8], no_secure_boot: bool) {
+    use td_shim::format::{fv, metadata};
+    let Ok(md) = metadata::parse_image(image) else {
+        return;
+    };
+    let region = |t: metadata::SectionType| {
+        md.sections
+            .iter()
+            .filter(|s| s.section_type == t as u32 && s.raw_data_size != 0)
+            .filter_map(|s| {
+                let start = s.data_offset as usize;
+                image.get(start..start.checked_add(s.raw_data_size as usize)?)
+            })
+            .collect::<Vec<_>>()
+    };
+    let cfv = region(metadata::SectionType::Cfv).first().copied();
+    let Some(payload) = region(metadata::SectionType::Bfv)
+        .into_iter()
+        .find_map(|b| {
+            let vol = fv::parse(b).ok()?;
+            (vol.name == Some(fv::PAYLOAD_FV_NAME)).then(|| {
+                fv::find_section(vol.bytes, fv::FILE_TYPE_DXE_CORE, fv::SECTION_PE32).ok()
+            })?
+        })
+    else {
+        return;
+    };
+    let anchored = cfv
+        .and_then(|c| td_shim::format::cfv::policy(c).ok())
+        .is_some_and(|p| p.anchor.is_some());
+    let verdict = if no_secure_boot && anchored {
+        Err("a trust anchor is enrolled but secure boot is not compiled in".to_string())
+    } else {
+        td_shim::secure_boot::verify(cfv, payload)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    };
+    if let Err(e) = verdict {
+        eprintln!("warning: this firmware will refuse its payload: secure boot: {e}");
+    }
 }
 
 /// The smallest image (a multiple of 64 KiB) whose payload region holds the payload FV: a
@@ -356,7 +457,11 @@ fn build_firmware(args: &ImageArgs) -> Result<PathBuf, String> {
     if args.emulated_tdx {
         features.push("emulated-tdx".into());
     }
+    if !args.no_secure_boot {
+        features.push("secure-boot".into());
+    }
     let mut c = cargo();
+    crate::ring_build::env(&mut c);
     c.args([
         "build",
         "--locked",

@@ -10,6 +10,7 @@ mod fuzz;
 mod image;
 mod qemu;
 mod repro;
+mod ring_build;
 mod unsafe_report;
 
 use clap::{Parser, Subcommand};
@@ -43,9 +44,46 @@ enum Command {
     ReproCheck(repro::ReproArgs),
     /// Count `unsafe` per file and check SAFETY comments, # Safety docs and lint headers.
     UnsafeReport(unsafe_report::UnsafeReportArgs),
+    /// Clippy (-D warnings) on the firmware as `cargo image` builds it: with secure boot, ring
+    /// built for x86_64-unknown-none the way `ring_build` does it.
+    ClippyFirmware,
+}
+
+fn clippy_firmware() -> Result<(), String> {
+    for features in ["secure-boot", "secure-boot,emulated-tdx"] {
+        let mut c =
+            std::process::Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+        c.args([
+            "clippy",
+            "--locked",
+            "-p",
+            "td-shim",
+            "--features",
+            features,
+            "--bin",
+            "td-shim",
+            "--target",
+            "x86_64-unknown-none",
+            "--",
+            "-D",
+            "warnings",
+        ]);
+        ring_build::env(&mut c);
+        let st = c
+            .status()
+            .map_err(|e| format!("cannot run cargo clippy: {e}"))?;
+        if !st.success() {
+            return Err(format!("clippy on the firmware ({features}) failed ({st})"));
+        }
+    }
+    Ok(())
 }
 
 fn main() -> ExitCode {
+    // Nested firmware builds run xtask as the rustc wrapper (see ring_build).
+    if let Some(code) = ring_build::rustc_wrapper() {
+        return ExitCode::from(u8::try_from(code).unwrap_or(1));
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Image(args) => image::image(&args).map(|path| {
@@ -59,6 +97,7 @@ fn main() -> ExitCode {
         Command::Fuzz(args) => fuzz::fuzz(&args),
         Command::ReproCheck(args) => repro::repro_check(&args),
         Command::UnsafeReport(args) => unsafe_report::unsafe_report(&args),
+        Command::ClippyFirmware => clippy_firmware(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -80,6 +80,9 @@ fn base_args(output: PathBuf) -> ImageArgs {
         features: None,
         image_size: None,
         emulated_tdx: false,
+        no_secure_boot: false,
+        enroll_key: None,
+        min_svn: None,
     }
 }
 
@@ -159,6 +162,41 @@ pub fn boot_test(args: &BootTestArgs) -> Result<(), String> {
         c.env("TD_SHIM_KERNELS", &kernels);
     }
     // ---- END Linux boot tests -----------------------------------------------------------
+    // ---- BEGIN memory protection tests (tests/protect.rs) ---------------------------------
+    // One image per protect-payload case (each breaks one page-table rule), two firmware
+    // self-tests, and the stack overflow once more on the emulated TDX (TD exception path,
+    // APs on the no-execute tables).
+    for case in [
+        "write-code",
+        "exec-stack",
+        "stack-overflow",
+        "write-firmware",
+        "exec-heap",
+        "null-read",
+    ] {
+        let mut a = base_args(out.join(format!("protect-{case}.bin")));
+        a.payload_type = Some(PayloadType::Executable);
+        a.payload = Some(payloads.join(format!("protect-{case}")));
+        image::image(&a)?;
+    }
+    // Firmware self-tests (test-only features): a write to its own code, a firmware stack
+    // overflow, both right after the boot page tables are loaded.
+    for (name, feature) in [
+        ("protect-selftest-code.bin", "protect-selftest-code"),
+        ("protect-selftest-stack.bin", "protect-selftest-stack"),
+    ] {
+        let mut a = base_args(out.join(name));
+        a.features = Some(feature.into());
+        image::image(&a)?;
+    }
+    {
+        let mut a = base_args(out.join("protect-stack-overflow-emu.bin"));
+        a.payload_type = Some(PayloadType::Executable);
+        a.payload = Some(payloads.join("protect-stack-overflow"));
+        a.emulated_tdx = true;
+        image::image(&a)?;
+    }
+    // ---- END memory protection tests ------------------------------------------------------
     // ---- BEGIN emulated TDX tests (tests/emulated.rs) ------------------------------------
     // The example payload on a firmware whose TDCALL is the software TDX model; the tests
     // build the TD HOBs themselves (td_shim_tools::vmm).
@@ -178,6 +216,150 @@ pub fn boot_test(args: &BootTestArgs) -> Result<(), String> {
         image::image(&a)?;
     }
     // ---- END emulated TDX tests ---------------------------------------------------------
+    // ---- BEGIN secure boot tests (tests/secure_boot.rs) ------------------------------------
+    // Keys made with openssl, the example payload signed with each algorithm, images with the
+    // key enrolled; and the refusal cases that need a build (wrong key, SVN below the
+    // minimum, an unsigned payload with a key enrolled). Byte-level tampering is done by the
+    // tests on copies of secure-ecdsa.bin.
+    {
+        let dir = out.join("secure");
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let openssl = |args: &[&str]| -> Result<(), String> {
+            let st = Command::new("openssl")
+                .args(args)
+                .current_dir(&dir)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .map_err(|e| format!("cannot run openssl: {e}"))?;
+            if st.success() {
+                Ok(())
+            } else {
+                Err(format!("openssl {} failed ({st})", args.join(" ")))
+            }
+        };
+        for (name, genkey) in [
+            (
+                "ecdsa",
+                &[
+                    "genpkey",
+                    "-algorithm",
+                    "EC",
+                    "-pkeyopt",
+                    "ec_paramgen_curve:P-384",
+                ][..],
+            ),
+            (
+                "ecdsa-other",
+                &[
+                    "genpkey",
+                    "-algorithm",
+                    "EC",
+                    "-pkeyopt",
+                    "ec_paramgen_curve:P-384",
+                ][..],
+            ),
+            (
+                "rsa",
+                &[
+                    "genpkey",
+                    "-algorithm",
+                    "RSA",
+                    "-pkeyopt",
+                    "rsa_keygen_bits:3072",
+                ][..],
+            ),
+        ] {
+            let pem = format!("{name}.pem");
+            let mut args = genkey.to_vec();
+            args.extend(["-out", pem.as_str()]);
+            openssl(&args)?;
+            openssl(&[
+                "pkcs8",
+                "-topk8",
+                "-nocrypt",
+                "-in",
+                &pem,
+                "-outform",
+                "DER",
+                "-out",
+                &format!("{name}.pk8"),
+            ])?;
+            openssl(&[
+                "pkey",
+                "-in",
+                &pem,
+                "-pubout",
+                "-outform",
+                "DER",
+                "-out",
+                &format!("{name}.pub.der"),
+            ])?;
+        }
+        let elf = std::fs::read(out.join("example-payload.elf"))
+            .map_err(|e| format!("cannot read the example payload: {e}"))?;
+        use td_shim::format::signed_payload::Algorithm;
+        for (name, alg) in [
+            ("ecdsa", Algorithm::EcdsaP384Sha384),
+            ("rsa", Algorithm::RsaPss3072Sha384),
+        ] {
+            let key = std::fs::read(dir.join(format!("{name}.pk8")))
+                .map_err(|e| format!("cannot read the {name} key: {e}"))?;
+            let signed = td_shim_tools::sign::sign(&td_shim_tools::sign::Request {
+                key_file: &key,
+                algorithm: alg,
+                version: 1,
+                svn: 5,
+                payload: &elf,
+            })
+            .map_err(|e| format!("signing the example payload ({name}): {e}"))?;
+            std::fs::write(dir.join(format!("example-{name}.signed")), &signed.blob)
+                .map_err(|e| format!("cannot write the signed payload: {e}"))?;
+        }
+        // (image, payload, enrolled key, minimum SVN)
+        let cases: [(&str, PathBuf, &str, Option<u64>); 5] = [
+            (
+                "secure-ecdsa.bin",
+                dir.join("example-ecdsa.signed"),
+                "ecdsa",
+                Some(3),
+            ),
+            (
+                "secure-rsa.bin",
+                dir.join("example-rsa.signed"),
+                "rsa",
+                None,
+            ),
+            (
+                "secure-wrong-key.bin",
+                dir.join("example-ecdsa.signed"),
+                "ecdsa-other",
+                None,
+            ),
+            (
+                "secure-svn-low.bin",
+                dir.join("example-ecdsa.signed"),
+                "ecdsa",
+                Some(6),
+            ),
+            (
+                "secure-unsigned.bin",
+                out.join("example-payload.elf"),
+                "ecdsa",
+                None,
+            ),
+        ];
+        for (img, payload, key, min_svn) in cases {
+            let mut a = base_args(dir.join(img));
+            a.payload_type = Some(PayloadType::Executable);
+            a.payload = Some(payload);
+            a.enroll_key = Some(dir.join(format!("{key}.pub.der")));
+            a.min_svn = min_svn;
+            image::image(&a)?;
+        }
+    }
+    // ---- END secure boot tests -----------------------------------------------------------
     if !args.test_args.is_empty() {
         c.arg("--").args(&args.test_args);
     }

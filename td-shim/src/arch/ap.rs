@@ -165,6 +165,22 @@ pub fn os_loop_code() -> &'static [u8] {
     unsafe { core::slice::from_raw_parts(start, end as usize - start as usize) }
 }
 
+/// Puts the phase-2 loop at `at`, unless the same bytes are already there (then nothing is
+/// written: the firmware's page tables map the loop page read-only and executable once the
+/// boot sequence has placed the code, see `boot::protect`).
+///
+/// # Safety
+/// `at` must be reserved memory for the loop code (the page after the OS mailbox), used by
+/// nothing else, and writable in the current page tables unless it already holds the loop.
+pub unsafe fn install_os_loop(at: u64) {
+    let code = os_loop_code();
+    // SAFETY: the caller reserved the page for the loop (and `code` is far shorter than it).
+    let dest = unsafe { core::slice::from_raw_parts_mut(at as *mut u8, code.len()) };
+    if dest != code {
+        dest.copy_from_slice(code);
+    }
+}
+
 /// Starts the other CPUs of an emulated TD: INIT, then two SIPIs with vector 0xFE to all but
 /// ourselves, through the local APIC (xAPIC mode, as an ordinary VM starts). They enter the
 /// reset vector's TD path and arrive in the phase-1 loop.

@@ -62,6 +62,80 @@ pub unsafe fn write_cr3(pml4_addr: u64) {
     unsafe { asm!("mov cr3, {}", in(reg) pml4_addr, options(nostack, preserves_flags)) };
 }
 
+/// IA32_EFER.
+const MSR_EFER: u32 = 0xC000_0080;
+/// EFER.NXE: the no-execute bit (63) of page-table entries is honoured (reserved otherwise).
+pub const EFER_NXE: u64 = 1 << 11;
+
+/// IA32_EFER, read with RDMSR. Not for a real TD (where the TDX module fixes EFER and a
+/// RDMSR might be forwarded to the VMM): see [`nx_enabled`].
+pub fn efer() -> u64 {
+    let (lo, hi): (u32, u32);
+    // SAFETY: IA32_EFER exists on every x86-64 CPU (we run in long mode); reading it has no
+    // side effects.
+    unsafe {
+        asm!("rdmsr", in("ecx") MSR_EFER, out("eax") lo, out("edx") hi, options(nomem, nostack, preserves_flags))
+    };
+    u64::from(hi) << 32 | u64::from(lo)
+}
+
+/// Whether this CPU honours no-execute bits. In a TD the TDX module fixes EFER.NXE to 1 on
+/// every vCPU (its initial EFER is LME|LMA|NXE|SCE), so `in_td` answers without touching the
+/// MSR; the emulated TD is an ordinary VM, whose EFER the reset vector wrote (NXE only when
+/// CPUID says NX exists), so it is read there, as in a legacy VM.
+pub fn nx_enabled(in_td: bool) -> bool {
+    if in_td && !cfg!(feature = "emulated-tdx") {
+        return true;
+    }
+    efer() & EFER_NXE != 0
+}
+
+/// Drops the TLB entry of the page holding `addr` on this CPU.
+///
+/// # Safety
+/// None beyond CPL 0 in practice, but a stale entry may be what the caller relies on: only
+/// call it after changing the page tables for `addr` on purpose.
+pub unsafe fn invlpg(addr: u64) {
+    // SAFETY: INVLPG only invalidates a translation; the caller changed the tables.
+    unsafe { asm!("invlpg [{}]", in(reg) addr, options(nostack, preserves_flags)) };
+}
+
+/// Unmaps the 4 KiB page at `addr` in the current page tables, if it is mapped by a 4 KiB
+/// entry (a guard page made after the tables were built). Returns whether the page is now
+/// unmapped: `false` when it lies in a large page (e.g. the reset vector's read-only tables,
+/// which are never written).
+///
+/// # Safety
+/// The current tables must be identity-mapped RAM the firmware built (writable where they
+/// have 4 KiB entries); nothing may use the page at `addr` any more. Other CPUs that loaded
+/// the same tables must not have touched the page (their TLBs are not shot down).
+pub unsafe fn unmap_4k_page(addr: u64) -> bool {
+    const P: u64 = 1;
+    const PS: u64 = 1 << 7;
+    const ADDR: u64 = 0x000F_FFFF_FFFF_F000;
+    let addr = addr & !0xFFF;
+    let mut table = cr3() & ADDR;
+    for shift in [39u32, 30, 21] {
+        let slot = (table + ((addr >> shift) & 0x1FF) * 8) as *const u64;
+        // SAFETY: `table` is a page-table page of the current, identity-mapped tables.
+        let e = unsafe { core::ptr::read_volatile(slot) };
+        if e & P == 0 {
+            return true;
+        }
+        if e & PS != 0 {
+            return false;
+        }
+        table = e & ADDR;
+    }
+    let pte = (table + ((addr >> 12) & 0x1FF) * 8) as *mut u64;
+    // SAFETY: the 4 KiB entry of `addr` in writable tables (caller); the page is unused.
+    unsafe {
+        core::ptr::write_volatile(pte, 0);
+        invlpg(addr);
+    }
+    true
+}
+
 /// Disables maskable interrupts.
 pub fn disable_interrupts() {
     // SAFETY: CLI only clears RFLAGS.IF; the firmware never relies on interrupts.

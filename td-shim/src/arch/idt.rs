@@ -3,7 +3,9 @@
 //! (pushes a dummy error code where the CPU does not, then the vector number), a common path
 //! saves all general-purpose registers and calls the handler registered with [`install`],
 //! which must not return. Vectors 32–255 are left not-present: a stray interrupt becomes a
-//! #GP that is reported like any other exception.
+//! #GP that is reported like any other exception. #PF and #DF run on their own stacks (IST
+//! slots of the TSS in [`super::gdt`]), so that a stack overflow into a guard page can still be
+//! reported. [`page_fault_cause`] decodes a #PF error code (SDM vol. 3, 4.7).
 
 use core::arch::{asm, global_asm};
 use core::sync::atomic::{AtomicUsize, Ordering};
@@ -184,10 +186,13 @@ struct Idtr {
     base: u64,
 }
 
-/// Fills the IDT with the 32 exception stubs (interrupt gates, code selector `code_selector`)
-/// and loads it; `handler` receives every exception.
+/// Loads the firmware's GDT and TSS ([`super::gdt::install`]), then fills the IDT with the 32
+/// exception stubs (interrupt gates, code selector `code_selector`, #PF and #DF on their IST
+/// stacks) and loads it; `handler` receives every exception. Call once, on the bootstrap
+/// processor.
 pub fn install(code_selector: u16, handler: Handler) {
     HANDLER.store(handler as usize, Ordering::Release);
+    super::gdt::install();
     let stubs = core::ptr::addr_of!(td_shim_exception_stubs) as u64;
     let mut idt = IDT.lock();
     for (vector, gate) in idt.0.iter_mut().take(32).enumerate() {
@@ -195,7 +200,11 @@ pub fn install(code_selector: u16, handler: Handler) {
         *gate = Gate {
             offset_low: addr as u16,
             selector: code_selector,
-            ist: 0,
+            ist: match vector {
+                8 => super::gdt::IST_DOUBLE_FAULT,
+                14 => super::gdt::IST_PAGE_FAULT,
+                _ => 0,
+            },
             type_attr: 0x8E, // present, DPL 0, 64-bit interrupt gate
             offset_mid: (addr >> 16) as u16,
             offset_high: (addr >> 32) as u32,
@@ -209,4 +218,78 @@ pub fn install(code_selector: u16, handler: Handler) {
     // SAFETY: the IDT is a static that lives forever, its gates point at the stubs above,
     // and the selector is the firmware's 64-bit code segment.
     unsafe { asm!("lidt [{}]", in(reg) &idtr, options(readonly, nostack, preserves_flags)) };
+}
+
+/// #PF error-code bits (SDM vol. 3, 4.7).
+const PF_PRESENT: u64 = 1 << 0;
+const PF_WRITE: u64 = 1 << 1;
+const PF_RESERVED: u64 = 1 << 3;
+const PF_FETCH: u64 = 1 << 4;
+const PF_PROTECTION_KEY: u64 = 1 << 5;
+const PF_SHADOW_STACK: u64 = 1 << 6;
+
+/// Whether a page fault with `error_code` was an instruction fetch.
+pub fn page_fault_is_fetch(error_code: u64) -> bool {
+    error_code & PF_FETCH != 0
+}
+
+/// What a page fault with `error_code` was, in words: which access, and why it was refused.
+pub fn page_fault_cause(error_code: u64) -> &'static str {
+    let access = if error_code & PF_FETCH != 0 {
+        0
+    } else if error_code & PF_WRITE != 0 {
+        1
+    } else {
+        2
+    };
+    if error_code & PF_RESERVED != 0 {
+        return "reserved bit set in a page-table entry";
+    }
+    if error_code & PF_PRESENT == 0 {
+        return [
+            "instruction fetch from an unmapped page",
+            "write to an unmapped page",
+            "read from an unmapped page",
+        ][access];
+    }
+    if error_code & PF_SHADOW_STACK != 0 {
+        return "shadow-stack access refused";
+    }
+    if error_code & PF_PROTECTION_KEY != 0 {
+        return "access refused by a protection key";
+    }
+    [
+        "instruction fetch from a no-execute page",
+        "write to a read-only page",
+        "read refused by the page permissions",
+    ][access]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::page_fault_cause;
+
+    #[test]
+    fn page_fault_error_codes_are_decoded() {
+        // Error codes as the SDM defines them: P = 1, W/R = 2, U/S = 4, RSVD = 8, I/D = 16.
+        assert_eq!(page_fault_cause(0b0_0011), "write to a read-only page");
+        assert_eq!(
+            page_fault_cause(0b1_0001),
+            "instruction fetch from a no-execute page"
+        );
+        assert_eq!(page_fault_cause(0b0_0000), "read from an unmapped page");
+        assert_eq!(page_fault_cause(0b0_0010), "write to an unmapped page");
+        assert_eq!(
+            page_fault_cause(0b1_0000),
+            "instruction fetch from an unmapped page"
+        );
+        assert_eq!(
+            page_fault_cause(0b0_1001),
+            "reserved bit set in a page-table entry"
+        );
+        // User-mode bit does not change the answer.
+        assert_eq!(page_fault_cause(0b0_0111), "write to a read-only page");
+        assert!(super::page_fault_is_fetch(0b1_0000));
+        assert!(!super::page_fault_is_fetch(0b0_0010));
+    }
 }

@@ -6,6 +6,7 @@
 
 pub mod ap;
 pub mod cpu;
+pub mod gdt;
 pub mod idt;
 pub mod insn;
 pub mod io;

@@ -11,7 +11,6 @@ use crate::layout::{self, FOUR_GIB, PAGE_SIZE};
 use crate::mem::{
     self,
     map::{Kind, MemoryMap, Region, Usage},
-    paging,
 };
 use crate::platform::{fw_cfg::FwCfg, legacy, Platform, PlatformKind};
 use alloc::vec::Vec;
@@ -28,6 +27,9 @@ const MAX_E820_BYTES: u32 = 128 * e820::ENTRY_SIZE as u32;
 pub enum Payload {
     /// An executable ELF (the PE32 section body, zero padding included).
     Elf(&'static [u8]),
+    /// A signed payload blob (`format::signed_payload`) holding an executable ELF, zero
+    /// padding included: loaded only after `secure_boot::verify`.
+    Signed(&'static [u8]),
     /// A Linux bzImage, with the initrd and command line embedded next to it, if any.
     Linux {
         kernel: &'static [u8],
@@ -123,6 +125,8 @@ pub fn image() -> Result<Image, Error> {
         payload_fv = Some((s.memory_address, vol.bytes.len() as u64));
         payload = Some(if body.starts_with(b"\x7fELF") {
             Payload::Elf(body)
+        } else if crate::format::signed_payload::is_signed(body) {
+            Payload::Signed(body)
         } else if body.get(0x202..0x206) == Some(b"HdrS".as_slice()) {
             let files = vol.files()?;
             let find = |name| files.iter().find(|f| f.name == name).map(|f| f.data);
@@ -133,7 +137,7 @@ pub fn image() -> Result<Image, Error> {
             }
         } else {
             return Err(Error::Image(
-                "payload fv holds neither an elf nor a bzimage",
+                "payload fv holds neither an elf, a signed payload nor a bzimage",
             ));
         });
         debug!(
@@ -179,6 +183,11 @@ pub fn memory_map<'p>(
         PlatformKind::LegacyVm => {
             let fw = FwCfg::probe(p)?.ok_or(Error::NoMemoryMap)?;
             let mut map = legacy_map(&fw)?;
+            // RAM above 4 GiB (an initrd QEMU may place there is read to be measured) gets
+            // mapped now; the boot tables cover [0, 4 GiB) only.
+            if map.ram_end() > FOUR_GIB {
+                crate::boot::protect::early_to(p, map.ram_end())?;
+            }
             reserve_fixed(&mut map)?;
             reserve_td_payload(&mut map, image)?;
             Ok((map, Some(fw)))
@@ -315,7 +324,7 @@ fn td_map(
     // RAM above 4 GiB is not mapped by the reset vector's tables: map all of it first (the
     // emulated TDX module zeroes what it accepts through these mappings).
     if map.ram_end() > FOUR_GIB {
-        map_all_ram_early(map.ram_end())?;
+        crate::boot::protect::early_to(p, map.ram_end())?;
     }
     // Accept everything (eager), or the lowest LAZY_ACCEPT_BUDGET bytes (lazy).
     accept(
@@ -331,35 +340,6 @@ fn td_map(
         );
     }
     Ok(map)
-}
-
-/// Switches to identity page tables over [0, end) built in the heap (before the memory map can
-/// give the firmware a region for them; the boot sequence replaces them later).
-fn map_all_ram_early(end: u64) -> Result<(), Error> {
-    /// 256 table pages map about 250 GiB; more RAM than that waits for the final tables.
-    const MAX_PAGES: u64 = 256;
-    let pages = paging::pages_needed(end, 1);
-    if pages > MAX_PAGES {
-        return Err(Error::Image("too much ram for the early page tables"));
-    }
-    let layout =
-        core::alloc::Layout::from_size_align((pages * PAGE_SIZE) as usize, PAGE_SIZE as usize)
-            .map_err(|_| Error::Image("early page-table layout"))?;
-    // SAFETY: a non-zero-sized layout; the buffer is leaked on purpose (the tables stay in use
-    // until the final ones replace them).
-    let buf = unsafe { alloc::alloc::alloc(layout) };
-    if buf.is_null() {
-        return Err(Error::Image("no heap for the early page tables"));
-    }
-    // SAFETY: just allocated, `pages` pages, identity-mapped heap memory.
-    let mem = unsafe { core::slice::from_raw_parts_mut(buf, (pages * PAGE_SIZE) as usize) };
-    let mut tables = paging::Tables::new(mem, buf as u64)?;
-    tables.map_identity(end.max(FOUR_GIB))?;
-    tables.unmap_page(layout::TEMP_STACK_BASE)?;
-    // SAFETY: the tables identity-map [0, max(4 GiB, end)), which holds the image, this code,
-    // the stack (minus its guard page), the heap and all RAM.
-    unsafe { crate::arch::cpu::write_cr3(tables.root()) };
-    Ok(())
 }
 
 /// Keeps the Payload/PayloadParam sections (what the VMM loaded there) out of allocations.

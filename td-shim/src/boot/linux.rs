@@ -53,7 +53,8 @@ pub struct Prepared {
     pub entry: u64,
     cmdline_addr: u64,
     initrd: Option<(u64, u64)>,
-    rsdp: Option<u64>,
+    /// GPA of the ACPI RSDP (also named in the EFI configuration table with lazy accept).
+    pub rsdp: Option<u64>,
     /// GPA of the zero page.
     pub boot_params: u64,
 }
@@ -301,7 +302,13 @@ fn section_kernel(region: &[u8]) -> &[u8] {
 }
 
 /// Writes the zero page with the final E820 view of `map` (call after the last allocation).
-pub fn finish(p: &Prepared, map: &MemoryMap) -> Result<(), Error> {
+/// With `efi` (lazy accept, `super::efi`), unaccepted RAM is E820 RAM and `efi_info` points
+/// at the published EFI system table and memory map.
+pub fn finish(
+    p: &Prepared,
+    map: &MemoryMap,
+    efi: Option<&super::efi::Published>,
+) -> Result<(), Error> {
     let mut bp = BootParams::new(&p.header);
     bp.set_type_of_loader(0xFF);
     bp.set_cmdline(p.cmdline_addr);
@@ -311,7 +318,10 @@ pub fn finish(p: &Prepared, map: &MemoryMap) -> Result<(), Error> {
     if let Some(rsdp) = p.rsdp {
         bp.set_acpi_rsdp(rsdp);
     }
-    let table = map.to_e820();
+    let table = match efi {
+        Some(_) => crate::format::efi::linux_e820(&map.to_e820()),
+        None => map.to_e820(),
+    };
     for e in &table {
         debug!(
             "e820: [{:#x}, {:#x}) type {}",
@@ -325,5 +335,8 @@ pub fn finish(p: &Prepared, map: &MemoryMap) -> Result<(), Error> {
     // SAFETY: `boot_params` is the 4 KiB allocated for the zero page in `prepare`.
     let out = unsafe { mem::phys_slice_mut(p.boot_params, 0x1000) };
     out.copy_from_slice(bp.as_bytes());
+    if let Some(efi) = efi {
+        super::efi::patch_boot_params(out, efi);
+    }
     Ok(())
 }

@@ -4,14 +4,16 @@
 //! build its page tables and HOB, and jump. Any error is logged once and stops the machine.
 
 pub mod acpi;
+pub mod efi;
 pub mod handoff;
 pub mod inputs;
 pub mod linux;
 pub mod measurer;
+pub mod protect;
 pub mod tables;
 
-use crate::arch::cpu;
 use crate::arch::idt::{self, ExceptionFrame};
+use crate::arch::{cpu, gdt};
 use crate::error::Error;
 use crate::layout::{self, FOUR_GIB, PAGE_SIZE};
 use crate::loader::elf;
@@ -70,6 +72,10 @@ pub fn run(entry: EntryArgs) -> ! {
         platform.kind()
     );
     platform::announce(platform);
+    // W^X and stack guard pages from here on, while the untrusted inputs are parsed.
+    if let Err(e) = protect::early(platform) {
+        fatal(platform, e);
+    }
     if entry.bist != 0 {
         log::warn!("built-in self-test reported {:#x}", entry.bist);
     }
@@ -123,27 +129,22 @@ fn try_boot(entry: &EntryArgs, p: &'static dyn Platform) -> Result<Handoff, Erro
         PlatformKind::LegacyVm => None,
     };
 
+    let mut linux_lazy = false;
     let prepared = match target {
         Target::Elf(bytes) => {
-            measurer::record(&crate::measure::payload(bytes.as_ptr() as u64, bytes))?;
-            Prepared::Elf(load_elf(bytes, &mut map)?)
+            let elf = secure_payload(&image, bytes)?;
+            measurer::record(&crate::measure::payload(elf.as_ptr() as u64, elf))?;
+            Prepared::Elf(load_elf(elf, &mut map)?)
         }
         Target::Linux(src) => {
-            if !map.unaccepted_ranges().is_empty() {
-                // Mainline Linux learns about unaccepted memory only from an EFI table this
-                // firmware does not publish yet: give it accepted memory only.
-                log::warn!(
-                    "lazy accept is for executable payloads only: accepting the rest for linux"
-                );
-                inputs::accept_rest(p, &mut map)?;
+            // Lazy accept: a kernel that reads Linux's unaccepted-memory table gets the rest
+            // through a minimal EFI system table (efi.rs); an older one, all of it accepted.
+            linux_lazy = efi::before_prepare(p, src, fw.as_ref(), &mut map)?;
+            let l = linux::prepare(src, fw.as_ref(), p.vcpu_count(), os_mailbox, &mut map)?;
+            if linux_lazy {
+                efi::after_prepare(p, &mut map)?;
             }
-            Prepared::Linux(linux::prepare(
-                src,
-                fw.as_ref(),
-                p.vcpu_count(),
-                os_mailbox,
-                &mut map,
-            )?)
+            Prepared::Linux(l)
         }
     };
 
@@ -160,26 +161,14 @@ fn try_boot(entry: &EntryArgs, p: &'static dyn Platform) -> Result<Handoff, Erro
         Prepared::Linux(_) => 0,
     };
 
-    // Page tables: identity map of [0, max(4 GiB, end of RAM)), guard pages left out.
-    let map_end = map.ram_end().max(FOUR_GIB);
-    let pt_pages = paging::pages_needed(map_end, 2);
-    let pt_base = map.allocate(pt_pages * PAGE_SIZE, PAGE_SIZE, FOUR_GIB, Usage::PageTables)?;
-    // SAFETY: just allocated from free RAM; identity mapped by the current tables.
-    let pt_mem = unsafe { mem::phys_slice_mut(pt_base, pt_pages * PAGE_SIZE) };
-    let mut tables = paging::Tables::new(pt_mem, pt_base)?;
-    tables.map_identity(map_end)?;
-    tables.unmap_page(layout::TEMP_STACK_BASE)?;
-    tables.unmap_page(stack_base)?;
-    let root = tables.root();
-    debug!(
-        "page tables: {} pages at {:#x}, mapping [0, {:#x})",
-        tables.used_pages(),
-        pt_base,
-        map_end
-    );
-    // SAFETY: the new tables identity-map [0, map_end) which holds all RAM and the image,
-    // i.e. this code, the stack (minus its guard page), the heap, the IDT and the payload.
-    unsafe { cpu::write_cr3(root) };
+    // Page tables for the rest of the boot and the payload: identity map of
+    // [0, max(4 GiB, end of RAM)) with W^X, the payload's segments as it asks, guard pages
+    // left out (boot::protect).
+    let booting = match &prepared {
+        Prepared::Elf(elf) => protect::Booting::Elf(&elf.segments),
+        Prepared::Linux(_) => protect::Booting::Linux,
+    };
+    protect::apply(p, &mut map, image.base, booting, os_mailbox, stack_base)?;
 
     if let Some(mailbox) = os_mailbox {
         p.park_aps(mailbox)?;
@@ -207,7 +196,12 @@ fn try_boot(entry: &EntryArgs, p: &'static dyn Platform) -> Result<Handoff, Erro
             })
         }
         Prepared::Linux(l) => {
-            linux::finish(&l, &map)?;
+            let efi = if linux_lazy {
+                Some(efi::publish(&mut map, l.rsdp)?)
+            } else {
+                None
+            };
+            linux::finish(&l, &map, efi.as_ref())?;
             measurer::finish()?;
             Ok(Handoff::Linux {
                 entry: l.entry,
@@ -223,6 +217,8 @@ fn try_boot(entry: &EntryArgs, p: &'static dyn Platform) -> Result<Handoff, Erro
 fn choose_target(image: &inputs::Image, fw: Option<&FwCfg<'_>>) -> Result<Target, Error> {
     Ok(match image.payload {
         Some(inputs::Payload::Elf(bytes)) => Target::Elf(bytes),
+        // Signed or not, `secure_payload` decides what may run.
+        Some(inputs::Payload::Signed(blob)) => Target::Elf(blob),
         Some(inputs::Payload::Linux {
             kernel,
             initrd,
@@ -265,6 +261,38 @@ fn choose_target(image: &inputs::Image, fw: Option<&FwCfg<'_>>) -> Result<Target
     })
 }
 
+/// Payload secure boot (`doc/secure-boot.md`): with a trust anchor enrolled in the image's
+/// configuration volume, the executable payload must be a signed payload whose key hashes to
+/// the anchor, whose signature verifies and whose SVN is at least the enrolled minimum; then
+/// its inner image runs. Without an anchor an unsigned payload runs as it is (measured by
+/// digest). The anchor is measured before the check ("secure_policy_db", RTMR0), again after
+/// it ("secure_authority"), and the SVN into RTMR1.
+fn secure_payload(image: &inputs::Image, payload: &'static [u8]) -> Result<&'static [u8], Error> {
+    let cfv = image.cfv.map(|(_, bytes)| bytes);
+    if let Some(Ok(policy)) = cfv.map(crate::format::cfv::policy) {
+        if let Some(anchor) = policy.anchor {
+            measurer::record(&crate::measure::secure_policy_db(anchor.bytes))?;
+        }
+    }
+    match crate::secure_boot::verify(cfv, payload)? {
+        crate::secure_boot::Outcome::NoTrustAnchor => Ok(payload),
+        crate::secure_boot::Outcome::Verified {
+            image,
+            svn,
+            anchor_file,
+            min_svn,
+        } => {
+            measurer::record(&crate::measure::secure_authority(anchor_file))?;
+            measurer::record(&crate::measure::payload_svn(svn))?;
+            info!(
+                "secure boot: payload signature verified, svn {svn} (minimum {})",
+                min_svn.unwrap_or(0)
+            );
+            Ok(image)
+        }
+    }
+}
+
 enum Target {
     Elf(&'static [u8]),
     Linux(linux::Source),
@@ -278,6 +306,8 @@ enum Prepared {
 struct LoadedElf {
     entry: u64,
     load_base: u64,
+    /// Loaded segments `[start, end)` with the rights their `p_flags` ask for.
+    segments: alloc::vec::Vec<(u64, u64, paging::Access)>,
 }
 
 /// Parses an executable payload and loads it: a PIE into free RAM top-down below 4 GiB, an
@@ -305,7 +335,23 @@ fn load_elf(bytes: &[u8], map: &mut mem::map::MemoryMap) -> Result<LoadedElf, Er
         "payload: {:?} elf, {:#x} bytes at {:#x}, entry {:#x}",
         info.kind, span, dest_start, entry
     );
-    Ok(LoadedElf { entry, load_base })
+    let segments = info
+        .segments
+        .iter()
+        .map(|s| {
+            let start = load_base + s.vaddr;
+            let access = paging::Access {
+                write: s.flags & goblin::elf::program_header::PF_W != 0,
+                exec: s.flags & goblin::elf::program_header::PF_X != 0,
+            };
+            (start, start + s.mem_size, access)
+        })
+        .collect();
+    Ok(LoadedElf {
+        entry,
+        load_base,
+        segments,
+    })
 }
 
 fn ram_mib(map: &mem::map::MemoryMap) -> u64 {
@@ -332,6 +378,17 @@ fn on_exception(frame: &mut ExceptionFrame) -> bool {
 }
 
 fn report_exception(frame: &ExceptionFrame) -> ! {
+    // A fault while reporting one would report forever: the second one just stops.
+    static REPORTING: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+    if REPORTING.swap(true, core::sync::atomic::Ordering::SeqCst) {
+        match PLATFORM.get() {
+            Some(p) => p.halt(),
+            None => loop {
+                cpu::disable_interrupts();
+                cpu::hlt();
+            },
+        }
+    }
     let _ = writeln!(
         Console,
         "td-shim: ERROR exception {} ({}), error code {:#x}, rip {:#x}, cs {:#x}, rflags {:#x}, rsp {:#x}",
@@ -343,9 +400,32 @@ fn report_exception(frame: &ExceptionFrame) -> ! {
         frame.rflags,
         frame.rsp
     );
-    if frame.vector == 14 {
-        let cr2 = cpu::cr2();
-        let _ = writeln!(Console, "td-shim: ERROR page fault address {cr2:#x}");
+    // A guard page hit (CR2 for #PF; RSP for a #DF raised while pushing onto a full stack)
+    // is a stack overflow; any other #PF says which access the page tables refused.
+    let guard = match frame.vector {
+        14 => {
+            let cr2 = cpu::cr2();
+            let _ = writeln!(Console, "td-shim: ERROR page fault address {cr2:#x}");
+            // Pushes and pops are data accesses: a jump into a guard page is no overflow.
+            let guard = gdt::guard_at(cr2).filter(|_| !idt::page_fault_is_fetch(frame.error_code));
+            if guard.is_none() {
+                let _ = writeln!(
+                    Console,
+                    "td-shim: ERROR page fault: {} at {cr2:#x}",
+                    idt::page_fault_cause(frame.error_code)
+                );
+            }
+            guard
+        }
+        8 => gdt::guard_at(frame.rsp).or_else(|| gdt::guard_at(frame.rsp.wrapping_sub(8))),
+        _ => None,
+    };
+    if let Some(g) = guard {
+        let _ = writeln!(
+            Console,
+            "td-shim: ERROR stack overflow in the {g} (guard page {:#x})",
+            g.page
+        );
     }
     match PLATFORM.get() {
         Some(p) => p.fatal(0x100 + frame.vector as u32),

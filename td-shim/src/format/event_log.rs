@@ -603,7 +603,6 @@ mod tests {
         let big = [7u8; 100];
         assert!(w.append_parts(1, 4, &d, &[&big, &big]).is_err());
         assert_eq!(w.used(), 72);
-        drop(w);
         assert!(c[72..].iter().all(|&x| x == 0xFF));
     }
 

@@ -4,9 +4,12 @@
 //! that never panics, and (where tools need one) a builder. Pure: no `arch`, no `platform`.
 
 pub mod acpi;
+pub mod cfv;
 pub mod e820;
+pub mod efi;
 pub mod event_log;
 pub mod fv;
 pub mod guid;
 pub mod hob;
 pub mod metadata;
+pub mod signed_payload;

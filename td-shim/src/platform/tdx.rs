@@ -6,7 +6,7 @@
 
 use super::{Error, IoWidth, Platform, PlatformKind};
 use crate::arch::ap::{self, Mailbox};
-use crate::arch::{cpu, tdcall};
+use crate::arch::{cpu, gdt, tdcall};
 use crate::layout;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -127,10 +127,14 @@ impl Tdx {
                         return None;
                     }
                 }
-                let stacks = (0..aps)
-                    .map(|_| {
-                        let stack: &'static mut [u8] = alloc::vec![0u8; AP_STACK_SIZE].leak();
-                        (stack.as_ptr() as u64 + AP_STACK_SIZE as u64) & !0xF
+                // Each with an unmapped guard page below it (arch::gdt records it by name).
+                let stacks = (1..=aps)
+                    .map(|vcpu| {
+                        gdt::alloc_stack(
+                            AP_STACK_SIZE as u64,
+                            "application-processor stack",
+                            Some(vcpu),
+                        )
                     })
                     .collect();
                 log::info!("{aps} application processors ready");
@@ -329,14 +333,14 @@ impl Platform for Tdx {
         let Some(pool) = self.ap_pool() else {
             return Ok(());
         };
-        let code = ap::os_loop_code();
         let loop_at = mailbox + 0x1000;
         // SAFETY: the caller reserved [mailbox, mailbox + 8 KiB) for the OS mailbox and its
-        // loop code; no AP uses it yet.
+        // loop code; no AP uses it yet. (The boot sequence's page tables map the loop page
+        // read-only and executable, with the code already in place: nothing is written then.)
         unsafe {
             let os = Mailbox::at(mailbox);
             os.reset_for_os();
-            core::ptr::copy_nonoverlapping(code.as_ptr(), loop_at as *mut u8, code.len());
+            ap::install_os_loop(loop_at);
         }
         for vcpu in 1..=pool.stacks.len() as u32 {
             // SAFETY: the final page tables (reserved memory) map all RAM, the OS mailbox and

@@ -1,0 +1,685 @@
+// SPDX-License-Identifier: BSD-2-Clause-Patent
+//! Memory protection: which page of the identity map allows what. The policy is a list of
+//! [`Rule`]s (later rules win) made by the pure [`rules`] and written by `mem::paging`:
+//!
+//! | Range | Rights |
+//! |---|---|
+//! | all RAM and MMIO below max(4 GiB, end of RAM) | read-write, no-execute |
+//! | firmware ELF headers and `.rodata` | read-only, no-execute |
+//! | firmware `.text` | read-only, executable |
+//! | firmware `.data.rel.ro`/`.got` (relocated by the image linker) | read-only, no-execute |
+//! | firmware `.data`/`.bss`, heap, stacks, page tables, HOBs, ACPI | read-write, no-execute |
+//! | the image (configuration/payload FV, metadata, IPL, reset-vector tables) | read-only, no-execute |
+//! | reset-vector code (a TD's APs wait in it) | read-only, executable |
+//! | the OS mailbox loop page (TD) | read-only, executable |
+//! | an ELF payload's segments | as its `p_flags` say |
+//! | a Linux kernel's load areas and RAM below 640 KiB | read-write-executable |
+//! | page 0 (not for Linux; mapped in the emulated TD's boot tables), every stack's guard page | not mapped |
+//!
+//! Two sets of tables: [`early`], right after the IDT, maps [0, 4 GiB) from the temporary
+//! heap, so that the firmware parses its untrusted inputs (TD HOB, fw_cfg, ACPI, payload) with
+//! W^X and guard pages in force; [`apply`], once the payload is placed, maps all RAM from
+//! a region of the memory map and stays loaded for the payload. Boundaries come from the
+//! firmware's linker script (`td-shim/firmware.ld`), the memory map and the payload's program
+//! headers; all trusted (the payload's flags only say what the payload itself gets).
+//!
+//! No-execute bits are written only when EFER.NXE is set on every CPU that loads the tables:
+//! the TDX module fixes it in a TD (and the emulated TD's APs set it in the reset vector); in
+//! a legacy VM the reset vector sets it when CPUID reports NX and only the bootstrap processor
+//! runs firmware code.
+
+use crate::arch::{ap, cpu, gdt};
+use crate::error::Error;
+use crate::layout::{
+    self, FOUR_GIB, MAX_IMAGE_SIZE, PAGE_SIZE, RESET_PAGE_TABLE_PAGES, RESET_VECTOR_BASE,
+};
+use crate::mem::map::{Kind, MemoryMap, Usage};
+use crate::mem::paging::{self, Access};
+use crate::platform::{Platform, PlatformKind};
+use alloc::vec::Vec;
+use log::{debug, info, warn};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+
+/// `[start, end)` gets `access`; `None` leaves it unmapped. Later rules override earlier
+/// ones.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rule {
+    pub start: u64,
+    pub end: u64,
+    pub access: Option<Access>,
+    pub what: &'static str,
+}
+
+/// The firmware's memory image at `SHIM_RUN_BASE`, as laid out by `firmware.ld`: read-only
+/// headers and constants from `base` to `text.0`, then code, relocated constants, data/BSS.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Firmware {
+    pub base: u64,
+    pub text: (u64, u64),
+    pub relro: (u64, u64),
+    pub data: (u64, u64),
+}
+
+/// What the tables are for, as far as rights go.
+#[derive(Clone, Copy, Debug)]
+pub enum Payload<'a> {
+    /// Nothing placed yet (the early tables).
+    None,
+    /// An ELF payload's loaded segments: `[start, end)` and the rights its `p_flags` ask for.
+    Elf(&'a [(u64, u64, Access)]),
+    /// A Linux kernel's load areas.
+    Linux(&'a [(u64, u64)]),
+}
+
+/// Inputs of [`rules`].
+#[derive(Clone, Copy, Debug)]
+pub struct Plan<'a> {
+    /// Map `[0, end)`.
+    pub end: u64,
+    pub firmware: Firmware,
+    /// First byte of the image (everything up to 4 GiB is image).
+    pub image_base: u64,
+    pub payload: Payload<'a>,
+    /// The page holding the OS mailbox loop code (TD).
+    pub os_loop: Option<u64>,
+    /// Guard pages (base addresses).
+    pub guards: &'a [u64],
+    /// Leave page 0 unmapped (null pointers fault).
+    pub unmap_page0: bool,
+}
+
+/// Below this, RAM stays executable for a Linux kernel: a TD's APs jump through the OS
+/// mailbox to the kernel's real-mode trampoline (allocated below 1 MiB) while still on these
+/// tables (without this the emulated-TD SMP boot dies bringing up the secondary CPUs), and a
+/// decompressor that switches between 4- and 5-level paging runs a 32-bit trampoline it puts
+/// in the highest free RAM below the EBDA.
+pub const LINUX_LOW_EXEC_END: u64 = 0xA_0000;
+
+/// First byte of the reset vector's code (after its page tables): the phase-1 AP loop, the
+/// GDT and the entry code.
+pub const RESET_CODE_BASE: u64 = RESET_VECTOR_BASE + RESET_PAGE_TABLE_PAGES * PAGE_SIZE;
+
+fn page_floor(a: u64) -> u64 {
+    a & !(PAGE_SIZE - 1)
+}
+
+fn page_ceil(a: u64) -> u64 {
+    a.saturating_add(PAGE_SIZE - 1) & !(PAGE_SIZE - 1)
+}
+
+/// The protection policy for `plan`, as ordered rules (see the module table).
+pub fn rules(plan: &Plan<'_>) -> Vec<Rule> {
+    let rule = |start, end, access, what| Rule {
+        start,
+        end,
+        access,
+        what,
+    };
+    let mut r = Vec::new();
+    r.push(rule(0, plan.end, Some(Access::RW), "ram and mmio"));
+    match plan.payload {
+        Payload::None => {}
+        Payload::Linux(areas) => {
+            r.push(rule(
+                0,
+                LINUX_LOW_EXEC_END,
+                Some(Access::RWX),
+                "low ram (linux trampolines)",
+            ));
+            for &(s, e) in areas {
+                r.push(rule(
+                    page_floor(s),
+                    page_ceil(e),
+                    Some(Access::RWX),
+                    "linux load area",
+                ));
+            }
+        }
+        Payload::Elf(segments) => {
+            let segs: Vec<(u64, u64, Access)> = segments
+                .iter()
+                .filter(|s| s.1 > s.0)
+                .map(|&(s, e, a)| (page_floor(s), page_ceil(e), a))
+                .collect();
+            for &(s, e, a) in &segs {
+                r.push(rule(s, e, Some(a), "payload segment"));
+            }
+            // A page two segments share (linkers that do not page-align segments) gets what
+            // either asks for. Segments do not overlap (the ELF parser refuses that), so only
+            // their rounded edges can; a handful of segments: pairs are cheap.
+            for (i, a) in segs.iter().enumerate() {
+                for b in segs.iter().skip(i + 1) {
+                    let (start, end) = (a.0.max(b.0), a.1.min(b.1));
+                    if start < end {
+                        r.push(rule(
+                            start,
+                            end,
+                            Some(a.2.union(b.2)),
+                            "page shared by payload segments",
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    r.push(rule(plan.image_base, FOUR_GIB, Some(Access::R), "image"));
+    r.push(rule(
+        RESET_CODE_BASE,
+        FOUR_GIB,
+        Some(Access::RX),
+        "reset-vector code",
+    ));
+    let fw = plan.firmware;
+    r.push(rule(
+        fw.base,
+        fw.text.0,
+        Some(Access::R),
+        "firmware headers and constants",
+    ));
+    r.push(rule(
+        fw.text.0,
+        fw.text.1,
+        Some(Access::RX),
+        "firmware code",
+    ));
+    r.push(rule(
+        fw.relro.0,
+        fw.relro.1,
+        Some(Access::R),
+        "firmware relocated constants",
+    ));
+    r.push(rule(
+        fw.data.0,
+        fw.data.1,
+        Some(Access::RW),
+        "firmware data",
+    ));
+    if let Some(l) = plan.os_loop {
+        r.push(rule(
+            l,
+            l + PAGE_SIZE,
+            Some(Access::RX),
+            "os mailbox loop code",
+        ));
+    }
+    if plan.unmap_page0 && !matches!(plan.payload, Payload::Linux(_)) {
+        r.push(rule(0, PAGE_SIZE, None, "page 0"));
+    }
+    for &g in plan.guards {
+        r.push(rule(
+            page_floor(g),
+            page_floor(g) + PAGE_SIZE,
+            None,
+            "stack guard page",
+        ));
+    }
+    r
+}
+
+/// Writes `rules` into `tables`, in order.
+pub fn build(tables: &mut paging::Tables<'_>, rules: &[Rule]) -> Result<(), paging::Error> {
+    for r in rules.iter().filter(|r| r.end > r.start) {
+        match r.access {
+            Some(a) => tables.map(r.start, r.end, a)?,
+            None => tables.unmap(r.start, r.end)?,
+        }
+    }
+    Ok(())
+}
+
+/// Table pages enough for `rules` over `[0, end)`: the 2 MiB skeleton plus one page table
+/// for each 2 MiB page a rule boundary may fall into (two per rule).
+pub fn pages_for(end: u64, rules: &[Rule]) -> u64 {
+    paging::pages_needed(end, 2 * rules.len() as u64)
+}
+
+/// The firmware's sections, from the symbols `firmware.ld` defines (relocated with the
+/// firmware, so these are run-time addresses).
+#[cfg(target_os = "none")]
+fn firmware_layout() -> Result<Firmware, Error> {
+    extern "C" {
+        static __td_shim_text_start: u8;
+        static __td_shim_text_end: u8;
+        static __td_shim_relro_start: u8;
+        static __td_shim_relro_end: u8;
+        static __td_shim_data_start: u8;
+        static __td_shim_end: u8;
+    }
+    let a = |p: *const u8| p as u64;
+    let fw = Firmware {
+        base: layout::SHIM_RUN_BASE,
+        text: (
+            a(core::ptr::addr_of!(__td_shim_text_start)),
+            a(core::ptr::addr_of!(__td_shim_text_end)),
+        ),
+        relro: (
+            a(core::ptr::addr_of!(__td_shim_relro_start)),
+            a(core::ptr::addr_of!(__td_shim_relro_end)),
+        ),
+        data: (
+            a(core::ptr::addr_of!(__td_shim_data_start)),
+            a(core::ptr::addr_of!(__td_shim_end)),
+        ),
+    };
+    check_layout(&fw)?;
+    Ok(fw)
+}
+
+/// Off target there is no firmware image to protect (host builds of the library).
+#[cfg(not(target_os = "none"))]
+fn firmware_layout() -> Result<Firmware, Error> {
+    Err(Error::Image("no firmware image off target"))
+}
+
+/// The sections must be page aligned, in order, and inside the run region.
+#[cfg_attr(not(any(target_os = "none", test)), allow(dead_code))]
+fn check_layout(fw: &Firmware) -> Result<(), Error> {
+    let points = [
+        fw.base, fw.text.0, fw.text.1, fw.relro.0, fw.relro.1, fw.data.0, fw.data.1,
+    ];
+    let aligned = points.iter().all(|p| p % PAGE_SIZE == 0);
+    let ordered = points.windows(2).all(|w| w[0] <= w[1]);
+    let inside = fw.data.1 <= layout::SHIM_RUN_BASE + layout::SHIM_RUN_SIZE;
+    if aligned && ordered && inside && fw.text.1 > fw.text.0 {
+        Ok(())
+    } else {
+        Err(Error::Image(
+            "firmware sections are not page aligned and ordered (firmware.ld)",
+        ))
+    }
+}
+
+/// Whether every CPU that will load the tables honours no-execute bits (module docs).
+fn nx_available(p: &dyn Platform) -> bool {
+    cpu::nx_enabled(p.kind() == PlatformKind::Tdx)
+}
+
+fn guard_pages() -> Vec<u64> {
+    gdt::guards().iter().map(|g| g.page).collect()
+}
+
+fn log_rules(rules: &[Rule]) {
+    for r in rules {
+        let rights: &dyn core::fmt::Display = match &r.access {
+            Some(a) => a,
+            None => &"unmapped",
+        };
+        debug!(
+            "protect: [{:#x}, {:#x}) {} {}",
+            r.start, r.end, rights, r.what
+        );
+    }
+}
+
+fn summary(stage: &str, nx: bool, pages: u64) {
+    let guards = gdt::guards().len();
+    if nx {
+        info!("memory protection {stage}: code r-x, constants r--, data rw- no-execute, {guards} stack guard pages, {pages} table pages");
+    } else {
+        warn!("memory protection {stage} without no-execute (EFER.NXE is off): code and constants read-only, {guards} stack guard pages");
+    }
+}
+
+/// One page of page-table memory (the heap hands out 4 KiB-aligned blocks of these).
+#[derive(Clone, FromBytes, IntoBytes, KnownLayout, Immutable)]
+#[repr(C, align(4096))]
+struct TablePage([u8; PAGE_SIZE as usize]);
+
+/// Most heap pages the early tables may take (the temporary heap is 1 MiB; 256 pages map
+/// about 250 GiB with 2 MiB pages).
+const MAX_EARLY_PAGES: u64 = 256;
+
+/// Registers the bootstrap processor's temporary stack guard and loads tables for
+/// [0, 4 GiB) built on the heap (no memory map yet): firmware W^X, image read-only, page 0
+/// and every guard page known so far unmapped, the rest read-write no-execute. Call right
+/// after the IDT is installed.
+pub fn early(p: &dyn Platform) -> Result<(), Error> {
+    early_to(p, FOUR_GIB)
+}
+
+/// The same early tables over [0, max(4 GiB, `end`)): for RAM above 4 GiB that the firmware
+/// touches before [`apply`] (accepting it in a TD, reading an initrd placed there), once the
+/// memory map says where RAM ends.
+pub fn early_to(p: &dyn Platform, end: u64) -> Result<(), Error> {
+    gdt::register_guard(layout::TEMP_STACK_BASE, "firmware stack", None);
+    let guards = guard_pages();
+    let plan = Plan {
+        end: end.max(FOUR_GIB),
+        firmware: firmware_layout()?,
+        image_base: FOUR_GIB - MAX_IMAGE_SIZE,
+        payload: Payload::None,
+        os_loop: None,
+        guards: &guards,
+        // The emulated TDX module (test images) zeroes the pages it accepts through the
+        // identity map, page 0 included; a real one does not touch the guest's mappings.
+        unmap_page0: !cfg!(feature = "emulated-tdx"),
+    };
+    let rules = rules(&plan);
+    let pages = pages_for(plan.end, &rules);
+    if pages > MAX_EARLY_PAGES {
+        return Err(Error::Image("too much ram for the early page tables"));
+    }
+    // Leaked on purpose: these tables stay in use, by this CPU and by the APs given them for
+    // parallel accept, until `apply` (identity-mapped heap: the address is the physical one).
+    let buf: &'static mut [TablePage] =
+        alloc::vec![TablePage([0; PAGE_SIZE as usize]); pages as usize].leak();
+    let base = buf.as_ptr() as u64;
+    let mut tables = paging::Tables::new(buf.as_mut_bytes(), base)?;
+    let nx = nx_available(p);
+    if nx {
+        tables.enable_nx();
+    }
+    build(&mut tables, &rules)?;
+    log_rules(&rules);
+    // SAFETY: the tables map this code (r-x), the stack above its guard page, the heap, the
+    // IDT/GDT/TSS and every static (rw-), the image (r--, reset-vector code r-x) and all MMIO
+    // below 4 GiB, like the reset vector's tables did (and RAM above if asked), minus page 0
+    // and the guard pages; NX bits only if EFER.NXE is set here (and on the APs, see the
+    // module docs).
+    unsafe { cpu::write_cr3(tables.root()) };
+    summary("for the boot", nx, tables.used_pages());
+    selftest(&plan.firmware);
+    Ok(())
+}
+
+/// TEST IMAGES ONLY (features `protect-selftest-*`, tests/protect.rs): break a rule of the
+/// boot tables from firmware code, which must end in the exception handler's report.
+fn selftest(fw: &Firmware) {
+    if cfg!(feature = "protect-selftest-code") {
+        warn!(
+            "protect self-test: writing to the firmware's code at {:#x}",
+            fw.text.0
+        );
+        // SAFETY: the firmware's first code page, mapped read-only by the tables just loaded:
+        // the write faults before it changes anything (test images only).
+        unsafe { core::ptr::write_volatile(fw.text.0 as *mut u8, 0xCC) };
+    }
+    if cfg!(feature = "protect-selftest-stack") {
+        warn!("protect self-test: overflowing the firmware stack");
+        core::hint::black_box(recurse(0));
+    }
+}
+
+/// Uses 512 bytes of stack per level, for ever (the self-test's stack overflow).
+fn recurse(depth: u64) -> u64 {
+    let frame = core::hint::black_box([depth; 64]);
+    if core::hint::black_box(true) {
+        recurse(frame[1] + 1) + frame[2]
+    } else {
+        frame[0]
+    }
+}
+
+/// What is about to run, for [`apply`].
+#[derive(Clone, Copy, Debug)]
+pub enum Booting<'a> {
+    /// An ELF payload with its loaded segments (`[start, end)`, rights from `p_flags`).
+    Elf(&'a [(u64, u64, Access)]),
+    /// A Linux kernel (its load areas are the memory map's `Usage::Kernel` ranges).
+    Linux,
+}
+
+/// Builds the final tables over [0, max(4 GiB, end of RAM)) in a region taken from `map`, puts
+/// the OS mailbox loop code in place (it becomes read-only), and loads them. `stack_guard` is
+/// the payload stack's guard page.
+pub fn apply(
+    p: &dyn Platform,
+    map: &mut MemoryMap,
+    image_base: u64,
+    booting: Booting<'_>,
+    os_mailbox: Option<u64>,
+    stack_guard: u64,
+) -> Result<(), Error> {
+    gdt::register_guard(layout::TEMP_STACK_BASE, "firmware stack", None);
+    gdt::register_guard(stack_guard, "payload stack", None);
+    let kernel: Vec<(u64, u64)> = map
+        .regions()
+        .iter()
+        .filter(|r| r.kind == Kind::Used(Usage::Kernel))
+        .map(|r| (r.start, r.end))
+        .collect();
+    let guards = guard_pages();
+    let plan = Plan {
+        end: map.ram_end().max(FOUR_GIB),
+        firmware: firmware_layout()?,
+        image_base,
+        payload: match booting {
+            Booting::Elf(segments) => Payload::Elf(segments),
+            Booting::Linux => Payload::Linux(&kernel),
+        },
+        os_loop: os_mailbox.map(|m| m + PAGE_SIZE),
+        guards: &guards,
+        unmap_page0: true,
+    };
+    let rules = rules(&plan);
+    let pages = pages_for(plan.end, &rules);
+    let base = map.allocate(pages * PAGE_SIZE, PAGE_SIZE, FOUR_GIB, Usage::PageTables)?;
+    // SAFETY: just allocated from free RAM; identity mapped by the current tables.
+    let mem = unsafe { crate::mem::phys_slice_mut(base, pages * PAGE_SIZE) };
+    let mut tables = paging::Tables::new(mem, base)?;
+    let nx = nx_available(p);
+    if nx {
+        tables.enable_nx();
+    }
+    build(&mut tables, &rules)?;
+    if let Some(l) = plan.os_loop {
+        // SAFETY: the page after the OS mailbox, reserved with it (Usage::Mailbox) for the
+        // loop code and writable in the current tables; the new ones make it read-only.
+        unsafe { ap::install_os_loop(l) };
+    }
+    log_rules(&rules);
+    debug!(
+        "page tables: {} of {} pages at {:#x}, mapping [0, {:#x})",
+        tables.used_pages(),
+        pages,
+        base,
+        plan.end
+    );
+    // SAFETY: the tables identity-map [0, end) holding all RAM, MMIO below 4 GiB and the
+    // image: this code (r-x), the stack above its guard page, the heap, statics, IDT/GDT/TSS
+    // (rw-) and the payload; NX bits only if EFER.NXE is set on every CPU that loads them.
+    unsafe { cpu::write_cr3(tables.root()) };
+    summary("for the payload", nx, tables.used_pages());
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    const G: u64 = 0x4000_0000;
+
+    /// A layout like `firmware.ld` produces (addresses picked by hand).
+    fn fw() -> Firmware {
+        Firmware {
+            base: 0x10_0000,
+            text: (0x10_7000, 0x12_9000),
+            relro: (0x12_9000, 0x12_A000),
+            data: (0x12_A000, 0x12_C000),
+        }
+    }
+
+    fn tables_for(plan: &Plan<'_>, buf: &mut alloc::vec::Vec<u8>) -> u64 {
+        let rules = rules(plan);
+        let pages = pages_for(plan.end, &rules);
+        *buf = vec![0u8; (pages * PAGE_SIZE) as usize];
+        pages
+    }
+
+    fn check(plan: &Plan<'_>, expect: &[(u64, Option<Access>)]) {
+        let rules = rules(plan);
+        let mut buf = Vec::new();
+        let pages = tables_for(plan, &mut buf);
+        let mut t = paging::Tables::new(&mut buf, 0x7000_0000).unwrap();
+        t.enable_nx();
+        build(&mut t, &rules).unwrap();
+        assert!(t.used_pages() <= pages);
+        for &(addr, want) in expect {
+            assert_eq!(t.access(addr), want, "at {addr:#x}");
+            if want.is_some() {
+                assert_eq!(t.translate(addr), Some(addr), "identity at {addr:#x}");
+            }
+        }
+    }
+
+    #[test]
+    fn early_map_protects_the_firmware_and_its_stack() {
+        let guards = [layout::TEMP_STACK_BASE, 0x25_0000];
+        let plan = Plan {
+            end: 4 * G,
+            firmware: fw(),
+            image_base: FOUR_GIB - MAX_IMAGE_SIZE,
+            payload: Payload::None,
+            os_loop: None,
+            guards: &guards,
+            unmap_page0: true,
+        };
+        check(
+            &plan,
+            &[
+                (0, None),
+                (0xFFF, None),
+                (0x1000, Some(Access::RW)),
+                (0x10_0000, Some(Access::R)), // ELF header
+                (0x10_6FFF, Some(Access::R)),
+                (0x10_7000, Some(Access::RX)),
+                (0x12_8FFF, Some(Access::RX)),
+                (0x12_9000, Some(Access::R)),
+                (0x12_A000, Some(Access::RW)),
+                (0x12_BFFF, Some(Access::RW)),
+                (0x12_C000, Some(Access::RW)), // rest of the run region
+                (0x20_0000, None),             // temporary stack guard
+                (0x20_1000, Some(Access::RW)),
+                (0x24_F000, Some(Access::RW)),
+                (0x25_0000, None),
+                (0x25_1000, Some(Access::RW)),
+                (0xFEE0_0300, Some(Access::RW)), // local APIC
+                (0xFF00_0000, Some(Access::R)),
+                (RESET_VECTOR_BASE, Some(Access::R)), // reset-vector page tables
+                (RESET_CODE_BASE - 1, Some(Access::R)),
+                (RESET_CODE_BASE, Some(Access::RX)),
+                (0xFFFF_FFF0, Some(Access::RX)),
+                (4 * G, None),
+            ],
+        );
+    }
+
+    #[test]
+    fn elf_payload_gets_its_flags_and_its_stack_a_guard() {
+        // Segments as lld lays them out (R, RX, RW on their own pages) plus two GNU-ld-like
+        // ones sharing a page (RX ending and RW starting inside 0x3A0_1000).
+        let base = 0x3A0_0000;
+        let segs = [
+            (base, base + 0x99C, Access::R),
+            (base + 0x19A0, base + 0x385C, Access::RX),
+            (base + 0x4860, base + 0x5000, Access::RW),
+            (0x3B0_0000, 0x3B0_1800, Access::RX),
+            (0x3B0_1800, 0x3B0_3000, Access::RW),
+            // Empty (p_memsz 0): asks for nothing, shares nothing.
+            (0x3B0_2800, 0x3B0_2800, Access::RX),
+        ];
+        let guards = [layout::TEMP_STACK_BASE, 0x3C0_0000];
+        let plan = Plan {
+            end: 6 * G,
+            firmware: fw(),
+            image_base: FOUR_GIB - 0x20_0000,
+            payload: Payload::Elf(&segs),
+            os_loop: None,
+            guards: &guards,
+            unmap_page0: true,
+        };
+        check(
+            &plan,
+            &[
+                (0, None),
+                (base, Some(Access::R)),
+                (base + 0x1000, Some(Access::RX)), // rounded out to the page
+                (base + 0x3FFF, Some(Access::RX)),
+                (base + 0x4000, Some(Access::RW)),
+                (base + 0x5000, Some(Access::RW)), // gap after the payload: data
+                (0x3B0_0000, Some(Access::RX)),
+                (0x3B0_1000, Some(Access::RWX)), // shared page: union
+                (0x3B0_2000, Some(Access::RW)),
+                (0x3C0_0000, None), // payload stack guard
+                (0x3C0_1000, Some(Access::RW)),
+                (FOUR_GIB - 0x20_0000 - 1, Some(Access::RW)),
+                (FOUR_GIB - 0x20_0000, Some(Access::R)),
+                (5 * G, Some(Access::RW)), // RAM above 4 GiB
+                (6 * G, None),
+            ],
+        );
+    }
+
+    #[test]
+    fn linux_gets_low_ram_and_its_load_area_executable() {
+        let kernel = [(0x100_0000, 0x100_0000 + 0x2A3_4567)];
+        let guards = [layout::TEMP_STACK_BASE];
+        let plan = Plan {
+            end: 4 * G,
+            firmware: fw(),
+            image_base: FOUR_GIB - 0x20_0000,
+            payload: Payload::Linux(&kernel),
+            os_loop: Some(0x7FF0_1000),
+            guards: &guards,
+            unmap_page0: true,
+        };
+        check(
+            &plan,
+            &[
+                (0, Some(Access::RWX)), // page 0 readable: the kernel reads the BDA
+                (0x9_F000, Some(Access::RWX)),
+                (0xA_0000, Some(Access::RW)),
+                (0x10_7000, Some(Access::RX)), // the firmware is still protected
+                (0x100_0000, Some(Access::RWX)),
+                (0x100_0000 + 0x2A3_4000, Some(Access::RWX)),
+                (0x100_0000 + 0x2A3_5000, Some(Access::RW)),
+                (0x7FF0_0000, Some(Access::RW)), // the mailbox
+                (0x7FF0_1000, Some(Access::RX)), // its loop code
+                (0x7FF0_2000, Some(Access::RW)),
+                (0x20_0000, None),
+            ],
+        );
+    }
+
+    #[test]
+    fn table_budget_covers_every_boundary() {
+        // Many small, unaligned segments: each may split two 2 MiB pages.
+        let segs: Vec<(u64, u64, Access)> = (0..40u64)
+            .map(|i| {
+                let s = 0x400_0000 + i * 0x30_1000;
+                (s + 0x123, s + 0x2345, Access::RX)
+            })
+            .collect();
+        let plan = Plan {
+            end: 8 * G,
+            firmware: fw(),
+            image_base: FOUR_GIB - MAX_IMAGE_SIZE,
+            payload: Payload::Elf(&segs),
+            os_loop: None,
+            guards: &[0x20_0000, 0x30_0000, 0x80_0000],
+            unmap_page0: false,
+        };
+        let rules = rules(&plan);
+        let pages = pages_for(plan.end, &rules);
+        let mut buf = vec![0u8; (pages * PAGE_SIZE) as usize];
+        let mut t = paging::Tables::new(&mut buf, 0).unwrap();
+        build(&mut t, &rules).unwrap();
+        assert!(t.used_pages() <= pages);
+    }
+
+    #[test]
+    fn firmware_layout_is_checked() {
+        assert!(check_layout(&fw()).is_ok());
+        let mut bad = fw();
+        bad.text.0 += 0x10;
+        assert!(check_layout(&bad).is_err());
+        let mut bad = fw();
+        bad.relro = (0x12_A000, 0x12_9000);
+        assert!(check_layout(&bad).is_err());
+        let mut bad = fw();
+        bad.data.1 = layout::SHIM_RUN_BASE + layout::SHIM_RUN_SIZE + PAGE_SIZE;
+        assert!(check_layout(&bad).is_err());
+    }
+}
