@@ -188,8 +188,40 @@ pub fn seeds_for(target: &str, inputs: &SeedInputs) -> Vec<Seed> {
         "acpi_loader" => acpi_loader_seeds(),
         "insn" => insn_seeds(),
         "signed_payload" => signed_payload_seeds(inputs),
+        "event_log" => event_log_seeds(),
         _ => Vec::new(),
     }
+}
+
+/// Event logs from the writer: the Spec ID header alone, one with each event kind the
+/// firmware writes, and the same with the 0xFF fill after it.
+fn event_log_seeds() -> Vec<Seed> {
+    use td_shim::format::event_log::Writer;
+    use td_shim::measure;
+    let events = [
+        measure::td_hob(&[1u8; 64]),
+        measure::cfv(0xFFEA_0000, &[0u8; 256]),
+        measure::payload(0x100_0000, b"\x7fELF payload"),
+        measure::cmdline(b"console=ttyS0"),
+        measure::initrd(0x2000_0000, b"initrd"),
+        measure::payload_svn(5),
+    ];
+    let mut area = vec![0u8; 4096];
+    let mut seeds = Vec::new();
+    {
+        let w = Writer::new(&mut area).expect("a 4 KiB area takes the header");
+        let used = w.used();
+        seeds.push(("spec-id-only".to_string(), area[..used].to_vec()));
+    }
+    let mut w = Writer::new(&mut area).expect("a 4 KiB area takes the header");
+    for e in events.iter().chain(measure::separators().iter()) {
+        w.append(e.mr_index, e.event_type, &e.digest, &e.data)
+            .expect("the seed events fit");
+    }
+    let used = w.used();
+    seeds.push(("boot".to_string(), area[..used].to_vec()));
+    seeds.push(("boot-with-fill".to_string(), area[..used + 256].to_vec()));
+    seeds
 }
 
 /// Signed-payload blobs from the builder (both algorithms, around the smallest ELF found or
@@ -1129,8 +1161,19 @@ name   =  "fv"
             "acpi_loader",
             "insn",
             "signed_payload",
+            "event_log",
         ] {
             assert!(t.iter().any(|n| n == want), "{want} missing from {t:?}");
+        }
+    }
+
+    #[test]
+    fn event_log_seeds_parse() {
+        let seeds = event_log_seeds();
+        assert_eq!(seeds.len(), 3);
+        for (name, seed) in &seeds {
+            let log = td_shim::format::event_log::parse(seed).expect(name);
+            assert_eq!(log.events.len(), if name == "spec-id-only" { 0 } else { 8 });
         }
     }
 
