@@ -817,3 +817,38 @@ fn help_works() {
         assert!(out.contains(opt), "{opt} in {out}");
     }
 }
+
+#[test]
+fn payload_id_is_a_reported_label_not_part_of_the_blob() {
+    let d = scratch("payload-id");
+    let key = with_ext(&ec_key(&d, "k"), "pk8");
+    let elf = d.join("p.elf");
+    std::fs::write(&elf, tiny_elf(2, 64)).unwrap();
+    let (a, b) = (d.join("a.signed"), d.join("b.signed"));
+    ok(sign(&key, "ecdsa-p384", "1", &elf, &a));
+    let out = ok(run(
+        SIGN,
+        &[
+            "--key",
+            p(&key),
+            "--algorithm",
+            "ecdsa-p384",
+            "--svn",
+            "1",
+            "--version",
+            "0x1122334455667788",
+            "--payload-id",
+            "migtd-7",
+            "--json",
+            "-o",
+            p(&b),
+            p(&elf),
+        ],
+    ));
+    assert!(out.contains("\"payload_id\":\"migtd-7\""), "{out}");
+    // Same signed span (ECDSA signatures differ run to run, so compare the header + ELF).
+    let (a, b) = (std::fs::read(a).unwrap(), std::fs::read(b).unwrap());
+    let len = u32::from_le_bytes(a[20..24].try_into().unwrap()) as usize;
+    assert_eq!(a.len(), b.len());
+    assert_eq!(a[..len], b[..len]);
+}

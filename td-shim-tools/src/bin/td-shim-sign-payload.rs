@@ -47,6 +47,12 @@ struct Args {
     /// Payload version, free-form (decimal or 0x hex); not this tool's version.
     #[arg(long = "version", value_name = "N", value_parser = sign::parse_u64, default_value = "0")]
     payload_version: u64,
+    /// A label for the payload (e.g. a GUID or a name), for scripts that keep track of
+    /// what they signed: echoed in the summary and the --json report. The signed-payload
+    /// format (upstream's, spec §1) has no field for it, so it is neither signed nor seen by
+    /// the firmware; only the version and the SVN are.
+    #[arg(long, value_name = "ID")]
+    payload_id: Option<String>,
     /// Output file (the signed blob).
     #[arg(short = 'o', long, value_name = "SIGNED")]
     output: PathBuf,
@@ -87,8 +93,11 @@ fn main() -> ExitCode {
             };
             if args.json {
                 println!(
-                    "{{\"output\":{},\"algorithm\":\"{alg}\",\"version\":{},\"svn\":{},\"size\":{},\"key_sha384\":\"{}\"}}",
+                    "{{\"output\":{},\"payload_id\":{},\"algorithm\":\"{alg}\",\"version\":{},\"svn\":{},\"size\":{},\"key_sha384\":\"{}\"}}",
                     sign::json_string(&args.output.display().to_string()),
+                    args.payload_id
+                        .as_deref()
+                        .map_or_else(|| "null".to_string(), sign::json_string),
                     args.payload_version,
                     args.svn,
                     s.blob.len(),
@@ -101,6 +110,9 @@ fn main() -> ExitCode {
                     args.payload_version, args.svn
                 );
                 println!("key sha-384 {}", sign::hex(&s.key_hash));
+                if let Some(id) = &args.payload_id {
+                    println!("payload id {id} (a label: not in the signed format)");
+                }
             }
             ExitCode::SUCCESS
         }
