@@ -66,7 +66,7 @@ expect_fail() { # pattern, command...
     fi
     echo "ok: $* -> $(grep -m1 -- "$pattern" "$log")"
 }
-expect_fail "is not an ELF executable" cargo image --release -t executable -p README.md -o "$bad_out/x.bin"
+expect_fail "not an ELF executable" cargo image --release -t executable -p README.md -o "$bad_out/x.bin"
 # A valid ELF padded to 15 MiB: bigger than the payload region of a 16 MiB image.
 bash tests/payloads/build.sh "$bad_out/p" >/dev/null
 cp "$bad_out/p/asm-payload-pie" "$bad_out/big.payload"
