@@ -189,8 +189,31 @@ pub fn seeds_for(target: &str, inputs: &SeedInputs) -> Vec<Seed> {
         "insn" => insn_seeds(),
         "signed_payload" => signed_payload_seeds(inputs),
         "event_log" => event_log_seeds(),
+        "fw_cfg_dir" => fw_cfg_dir_seeds(),
         _ => Vec::new(),
     }
+}
+
+/// fw_cfg directories shaped like QEMU's: an empty one and one with the files the firmware
+/// looks for (count and fields big-endian, names NUL-padded to 56 bytes).
+fn fw_cfg_dir_seeds() -> Vec<Seed> {
+    let names = [
+        ("etc/e820", 0x19u16, 100u32),
+        ("etc/table-loader", 0x20, 4096),
+        ("etc/acpi/tables", 0x21, 0x20000),
+        ("etc/acpi/rsdp", 0x22, 20),
+        ("opt/td-shim/lazy-accept", 0x23, 1),
+    ];
+    let mut dir = (names.len() as u32).to_be_bytes().to_vec();
+    for (name, select, size) in names {
+        dir.extend_from_slice(&size.to_be_bytes());
+        dir.extend_from_slice(&select.to_be_bytes());
+        dir.extend_from_slice(&[0, 0]);
+        let mut n = [0u8; 56];
+        n[..name.len()].copy_from_slice(name.as_bytes());
+        dir.extend_from_slice(&n);
+    }
+    vec![("empty".to_string(), vec![0; 4]), ("qemu".to_string(), dir)]
 }
 
 /// Event logs from the writer: the Spec ID header alone, one with each event kind the
@@ -1162,9 +1185,22 @@ name   =  "fv"
             "insn",
             "signed_payload",
             "event_log",
+            "fw_cfg_dir",
         ] {
             assert!(t.iter().any(|n| n == want), "{want} missing from {t:?}");
         }
+    }
+
+    #[test]
+    fn fw_cfg_dir_seeds_parse() {
+        let seeds = fw_cfg_dir_seeds();
+        let files = td_shim::platform::fw_cfg::parse_directory(&seeds[1].1).expect("qemu seed");
+        assert_eq!(files.len(), 5);
+        assert_eq!(files[2].name, "etc/acpi/tables");
+        assert_eq!(files[2].size, 0x20000);
+        assert!(td_shim::platform::fw_cfg::parse_directory(&seeds[0].1)
+            .expect("empty seed")
+            .is_empty());
     }
 
     #[test]
