@@ -402,6 +402,16 @@ fn emulated_tdx_linux_rtmrs_equal_log_replay_and_prediction() {
         let predicted = p.rtmr[i].map(|d| hex(&d));
         assert_eq!(predicted.as_deref(), Some(e.as_str()), "calculator rtmr{i}");
     }
+    // The worked example, for the record (`--nocapture`).
+    eprintln!(
+        "worked example: kernel sha384 (fw_cfg rule) {}\n  cmdline {cmdline:?} sha384 {}\n  initrd sha384 {}",
+        hex(&sha384(&kernel_as_measured_via_fw_cfg(&kernel))),
+        hex(&sha384(cmdline.as_bytes())),
+        hex(&sha384(&initrd))
+    );
+    for (i, e) in emulated.iter().enumerate().take(2) {
+        eprintln!("  rtmr{i}: predicted {} / emulated {e}", hex(&[r0, r1][i]));
+    }
     // One byte of the command line moves the prediction of RTMR1 (and only RTMR1).
     let mut other = cmdline.as_bytes().to_vec();
     other[0] ^= 1;
