@@ -32,6 +32,30 @@ struct Measurer {
 
 static MEASURER: spin::Mutex<Option<Measurer>> = spin::Mutex::new(None);
 
+impl Measurer {
+    /// Extends RTMR[`mr_index` − 1] with `digest` and logs the record whose event data is
+    /// `parts` concatenated. Nothing is extended unless the record fits in the log, so the
+    /// registers never hold a measurement the log lacks. Returns the RTMR index.
+    fn put(
+        &mut self,
+        mr_index: u32,
+        event_type: u32,
+        digest: &event_log::Digest,
+        parts: &[&[u8]],
+    ) -> Result<u8, Error> {
+        let rtmr = rtmr_index(mr_index)?;
+        let data_len = parts
+            .iter()
+            .try_fold(0usize, |n, p| n.checked_add(p.len()))
+            .unwrap_or(usize::MAX);
+        self.log.check_room(data_len)?;
+        self.platform.extend_rtmr(rtmr, digest)?;
+        self.log.append_parts(mr_index, event_type, digest, parts)?;
+        self.events += 1;
+        Ok(rtmr)
+    }
+}
+
 /// Events extended before the log area exists (the VMM's memory description is measured
 /// before the memory map built from it is used, and the log's area comes from that map);
 /// [`start`] writes them first.
@@ -39,14 +63,14 @@ static EARLY: spin::Mutex<Vec<Event>> = spin::Mutex::new(Vec::new());
 
 /// Extends the event's RTMR now and keeps the event for the log, which [`start`] creates.
 pub fn extend_early(p: &dyn Platform, e: Event) -> Result<(), Error> {
-    let rtmr = rtmr_of(&e)?;
+    let rtmr = rtmr_index(e.mr_index)?;
     p.extend_rtmr(rtmr, &e.digest)?;
     EARLY.lock().push(e);
     Ok(())
 }
 
-fn rtmr_of(e: &Event) -> Result<u8, Error> {
-    e.mr_index
+fn rtmr_index(mr_index: u32) -> Result<u8, Error> {
+    mr_index
         .checked_sub(1)
         .and_then(|i| u8::try_from(i).ok())
         .ok_or(Error::Image("event for an invalid measurement register"))
@@ -85,10 +109,7 @@ pub fn record(e: &Event) -> Result<(), Error> {
     let m = guard.as_mut().ok_or(Error::Image(
         "measurement before the event log exists (firmware bug)",
     ))?;
-    let rtmr = rtmr_of(e)?;
-    m.platform.extend_rtmr(rtmr, &e.digest)?;
-    m.log.append(e.mr_index, e.event_type, &e.digest, &e.data)?;
-    m.events += 1;
+    let rtmr = m.put(e.mr_index, e.event_type, &e.digest, &[&e.data])?;
     debug!(
         "measured into rtmr{}: type {:#x}, {} bytes of event data, digest {:02x}{:02x}{:02x}{:02x}…",
         rtmr,
@@ -111,21 +132,12 @@ pub fn record_fw_cfg_file(name: &str, bytes: &[u8]) -> Result<(), Error> {
         "measurement before the event log exists (firmware bug)",
     ))?;
     let head = event_log::platform_config_info_header(name, bytes.len());
-    let needed = event_log::EVENT2_HEADER_SIZE + head.len() + bytes.len();
-    let free = m.log.capacity() - m.log.used();
-    if needed > free {
-        return Err(event_log::Error::Full { needed, free }.into());
-    }
-    let digest = event_log::sha384(bytes);
-    m.platform
-        .extend_rtmr((measure::MR_RTMR0 - 1) as u8, &digest)?;
-    m.log.append_parts(
+    m.put(
         measure::MR_RTMR0,
         event_log::EV_PLATFORM_CONFIG_FLAGS,
-        &digest,
+        &event_log::sha384(bytes),
         &[&head, bytes],
     )?;
-    m.events += 1;
     Ok(())
 }
 
@@ -142,11 +154,6 @@ pub fn finish() -> Result<(), Error> {
         );
     }
     Ok(())
-}
-
-/// `(base, size)` of the log area, once started.
-pub fn area() -> Option<(u64, u64)> {
-    MEASURER.lock().as_ref().map(|m| (m.base, EVENT_LOG_SIZE))
 }
 
 /// The ACPI CCEL table for the log area, once started.
@@ -172,8 +179,10 @@ pub fn on_fatal() {
         measure::error_separator(measure::MR_RTMR0),
         measure::error_separator(measure::MR_RTMR1),
     ] {
-        let rtmr = (e.mr_index - 1) as u8;
-        let _ = m.platform.extend_rtmr(rtmr, &e.digest);
+        // The registers first, even when the log is full (that may be why the boot failed).
+        if let Ok(rtmr) = rtmr_index(e.mr_index) {
+            let _ = m.platform.extend_rtmr(rtmr, &e.digest);
+        }
         let _ = m.log.append(e.mr_index, e.event_type, &e.digest, &e.data);
     }
 }

@@ -149,17 +149,31 @@ pub fn spec_id_record() -> Vec<u8> {
     r
 }
 
-/// One `TCG_PCR_EVENT2` record with a single SHA-384 digest.
-pub fn event2_record(mr_index: u32, event_type: u32, digest: &Digest, data: &[u8]) -> Vec<u8> {
-    let mut r = Vec::with_capacity(EVENT2_HEADER_SIZE.saturating_add(data.len()));
-    r.extend_from_slice(&mr_index.to_le_bytes());
-    r.extend_from_slice(&event_type.to_le_bytes());
-    r.extend_from_slice(&1u32.to_le_bytes());
-    r.extend_from_slice(&TPM_ALG_SHA384.to_le_bytes());
-    r.extend_from_slice(digest);
-    r.extend_from_slice(&(data.len() as u32).to_le_bytes());
-    r.extend_from_slice(data);
-    r
+/// The 66-byte header of a `TCG_PCR_EVENT2` record with one SHA-384 digest, for `data_len`
+/// bytes of event data (which follow it).
+pub fn event2_header(
+    mr_index: u32,
+    event_type: u32,
+    digest: &Digest,
+    data_len: u32,
+) -> [u8; EVENT2_HEADER_SIZE] {
+    let mut head = [0u8; EVENT2_HEADER_SIZE];
+    let fields: [&[u8]; 6] = [
+        &mr_index.to_le_bytes(),
+        &event_type.to_le_bytes(),
+        &1u32.to_le_bytes(),
+        &TPM_ALG_SHA384.to_le_bytes(),
+        digest,
+        &data_len.to_le_bytes(),
+    ];
+    let mut at = 0usize;
+    for f in fields {
+        if let Some(dst) = head.get_mut(at..at.saturating_add(f.len())) {
+            dst.copy_from_slice(f);
+        }
+        at = at.saturating_add(f.len());
+    }
+    head
 }
 
 /// `TD_SHIM_PLATFORM_CONFIG_INFO` event data: a 16-byte zero-padded ASCII descriptor,
@@ -238,37 +252,35 @@ impl<'a> Writer<'a> {
         let data_len = parts
             .iter()
             .try_fold(0usize, |n, p| n.checked_add(p.len()))
-            .filter(|&n| u32::try_from(n).is_ok())
-            .ok_or(Error::Full {
-                needed: usize::MAX,
-                free: self.area.len().saturating_sub(self.used),
-            })?;
-        let mut head = [0u8; EVENT2_HEADER_SIZE];
-        let fields: [&[u8]; 6] = [
-            &mr_index.to_le_bytes(),
-            &event_type.to_le_bytes(),
-            &1u32.to_le_bytes(),
-            &TPM_ALG_SHA384.to_le_bytes(),
-            digest,
-            &(data_len as u32).to_le_bytes(),
-        ];
-        let mut at = 0usize;
-        for f in fields {
-            if let Some(dst) = head.get_mut(at..at.saturating_add(f.len())) {
-                dst.copy_from_slice(f);
-            }
-            at = at.saturating_add(f.len());
-        }
-        let needed = EVENT2_HEADER_SIZE.saturating_add(data_len);
-        let free = self.area.len().saturating_sub(self.used);
-        if needed > free {
-            return Err(Error::Full { needed, free });
-        }
-        self.put(&head)?;
+            .unwrap_or(usize::MAX);
+        self.check_room(data_len)?;
+        let data_len = u32::try_from(data_len).map_err(|_| Error::Full {
+            needed: usize::MAX,
+            free: self.free(),
+        })?;
+        self.put(&event2_header(mr_index, event_type, digest, data_len))?;
         for p in parts {
             self.put(p)?;
         }
         Ok(())
+    }
+
+    /// Whether a record with `data_len` bytes of event data fits (an EventSize beyond u32
+    /// never does).
+    pub fn check_room(&self, data_len: usize) -> Result<(), Error> {
+        let free = self.free();
+        let needed = EVENT2_HEADER_SIZE
+            .checked_add(data_len)
+            .filter(|_| u32::try_from(data_len).is_ok())
+            .unwrap_or(usize::MAX);
+        if needed > free {
+            return Err(Error::Full { needed, free });
+        }
+        Ok(())
+    }
+
+    fn free(&self) -> usize {
+        self.area.len().saturating_sub(self.used)
     }
 
     fn put(&mut self, record: &[u8]) -> Result<(), Error> {
@@ -295,11 +307,6 @@ impl<'a> Writer<'a> {
     /// Bytes written so far.
     pub fn used(&self) -> usize {
         self.used
-    }
-
-    /// Size of the whole area.
-    pub fn capacity(&self) -> usize {
-        self.area.len()
     }
 }
 
