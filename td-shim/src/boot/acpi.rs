@@ -161,34 +161,14 @@ pub fn build_minimal(
 /// its checksum fixed). Works with an RSDT (RSDP revision 0) or an XSDT.
 pub fn add_mp_wakeup(rsdp: u64, mailbox: u64, map: &mut MemoryMap) -> Result<(), Error> {
     let bad = Error::Image("qemu acpi tables: cannot find the madt to add the mp wakeup structure");
-    // SAFETY: the RSDP and the tables it reaches were loaded by `load_qemu` into our ACPI
-    // region (identity-mapped RAM); every address read below is bounds-checked against the
-    // table lengths before use.
-    let rsdp_bytes = unsafe { mem::phys_slice(rsdp, 36) };
-    if !rsdp_bytes.starts_with(b"RSD PTR ") {
-        return Err(bad);
-    }
-    let revision = rsdp_bytes[15];
-    let (root, entry_size) = if revision >= 2 {
-        (
-            u64::from_le_bytes(rsdp_bytes[24..32].try_into().expect("8 bytes")),
-            8usize,
-        )
-    } else {
-        (
-            u64::from(u32::from_le_bytes(
-                rsdp_bytes[16..20].try_into().expect("4 bytes"),
-            )),
-            4usize,
-        )
-    };
-    // SAFETY: as above; the header is read first, then the length it states.
-    let header = unsafe { mem::phys_slice(root, 36) };
-    let root_len = u32::from_le_bytes(header[4..8].try_into().expect("4 bytes")) as usize;
-    if !(36..=0x1_0000).contains(&root_len) {
-        return Err(bad);
-    }
-    // SAFETY: as above, for the whole root table, which we patch in place.
+    let RootTable {
+        addr: root,
+        len: root_len,
+        entry_size,
+    } = root_table(rsdp).ok_or(bad)?;
+    // SAFETY: `root_table` checked the root table's header and length; it lies in our ACPI
+    // region (identity-mapped RAM), which we patch in place. Every address read below is
+    // bounds-checked against the table lengths before use.
     let root_table = unsafe { mem::phys_slice_mut(root, root_len as u64) };
     let mut found = None;
     for (i, e) in root_table[36..].chunks_exact(entry_size).enumerate() {
@@ -239,34 +219,21 @@ pub fn add_mp_wakeup(rsdp: u64, mailbox: u64, map: &mut MemoryMap) -> Result<(),
 /// (QEMU's, loaded by [`load_qemu`], or [`build_minimal`]'s).
 pub fn add_table(rsdp: u64, table: &[u8], map: &mut MemoryMap) -> Result<(), Error> {
     let bad = Error::Image("acpi tables: cannot find the root table to add a table to");
-    // SAFETY: the RSDP lies in our ACPI region (identity-mapped RAM allocated by this module);
-    // its length is checked before the extended part is touched.
-    let head = unsafe { mem::phys_slice(rsdp, 20) };
-    if !head.starts_with(b"RSD PTR ") {
-        return Err(bad);
-    }
-    let xsdt = head[15] >= 2;
-    let (rsdp_len, entry_size, pointer_at) = if xsdt {
-        (36u64, 8usize, 24usize)
+    let RootTable {
+        addr: root,
+        len: root_len,
+        entry_size,
+    } = root_table(rsdp).ok_or(bad)?;
+    let xsdt = entry_size == 8;
+    let (rsdp_len, pointer_at) = if xsdt {
+        (36u64, 24usize)
     } else {
-        (20u64, 4usize, 16usize)
+        (20u64, 16usize)
     };
-    // SAFETY: as above; 36 bytes for revision ≥ 2 (ACPI 2.0 RSDP), else 20.
+    // SAFETY: `root_table` found the RSDP signature there, in our ACPI region (identity-mapped
+    // RAM allocated by this module): 36 bytes for revision ≥ 2 (ACPI 2.0 RSDP), else 20.
     let rsdp_bytes = unsafe { mem::phys_slice_mut(rsdp, rsdp_len) };
-    let root = if xsdt {
-        u64::from_le_bytes(rsdp_bytes[24..32].try_into().expect("8 bytes"))
-    } else {
-        u64::from(u32::from_le_bytes(
-            rsdp_bytes[16..20].try_into().expect("4 bytes"),
-        ))
-    };
-    // SAFETY: the root table was placed by this firmware (see above); header first.
-    let header = unsafe { mem::phys_slice(root, 36) };
-    let root_len = u32::from_le_bytes(header[4..8].try_into().expect("4 bytes")) as usize;
-    if !(36..=0x1_0000).contains(&root_len) || !(root_len - 36).is_multiple_of(entry_size) {
-        return Err(bad);
-    }
-    // SAFETY: as above, the whole root table.
+    // SAFETY: `root_table` checked the root table's header and length (our ACPI region).
     let old = unsafe { mem::phys_slice(root, root_len as u64) };
 
     let new_len = root_len + entry_size;
@@ -304,4 +271,50 @@ pub fn add_table(rsdp: u64, table: &[u8], map: &mut MemoryMap) -> Result<(), Err
         root_at
     );
     Ok(())
+}
+
+/// The root table an RSDP points to.
+struct RootTable {
+    addr: u64,
+    /// Length from its header: 36..=64 KiB, a whole number of entries.
+    len: usize,
+    /// 8 for an XSDT (RSDP revision ≥ 2), 4 for an RSDT.
+    entry_size: usize,
+}
+
+/// Follows the RSDP at `rsdp` (QEMU's, loaded by [`load_qemu`], or [`build_minimal`]'s) to its
+/// root table; `None` if the signature or the root table's length is wrong.
+fn root_table(rsdp: u64) -> Option<RootTable> {
+    // SAFETY: the RSDP lies in our ACPI region (identity-mapped RAM allocated by this module);
+    // its first 20 bytes are read before the revision says whether 36 exist.
+    let head = unsafe { mem::phys_slice(rsdp, 20) };
+    if !head.starts_with(b"RSD PTR ") {
+        return None;
+    }
+    let (addr, entry_size) = if head[15] >= 2 {
+        // SAFETY: as above; an ACPI 2.0 RSDP is 36 bytes.
+        let full = unsafe { mem::phys_slice(rsdp, 36) };
+        (
+            u64::from_le_bytes(full[24..32].try_into().expect("8 bytes")),
+            8,
+        )
+    } else {
+        (
+            u64::from(u32::from_le_bytes(
+                head[16..20].try_into().expect("4 bytes"),
+            )),
+            4,
+        )
+    };
+    // SAFETY: the root table was placed in our ACPI region with the RSDP; header first.
+    let header = unsafe { mem::phys_slice(addr, 36) };
+    let len = u32::from_le_bytes(header[4..8].try_into().expect("4 bytes")) as usize;
+    if !(36..=0x1_0000).contains(&len) || !(len - 36).is_multiple_of(entry_size) {
+        return None;
+    }
+    Some(RootTable {
+        addr,
+        len,
+        entry_size,
+    })
 }
