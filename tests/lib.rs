@@ -244,3 +244,20 @@ pub fn image(name: &str) -> PathBuf {
     );
     p
 }
+
+/// The four `emulated RTMR<i> = <96 hex digits>` lines an emulated-TDX image prints at
+/// hand-off, in order (each checked to be 96 hex digits).
+pub fn emulated_rtmrs(o: &Outcome) -> Vec<String> {
+    let mut out = Vec::new();
+    for i in 0..4 {
+        let prefix = format!("emulated RTMR{i} = ");
+        let (_, line) = o
+            .find(&prefix)
+            .unwrap_or_else(|| panic!("no {prefix:?} line\n{}", o.describe()));
+        let hex = line.split(&prefix).nth(1).unwrap_or_default().trim();
+        assert_eq!(hex.len(), 96, "{line}");
+        assert!(hex.bytes().all(|b| b.is_ascii_hexdigit()), "{line}");
+        out.push(hex.to_string());
+    }
+    out
+}

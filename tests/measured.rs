@@ -18,7 +18,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 use td_shim::format::event_log::{self, Event};
 use td_shim::format::metadata;
-use td_shim_boot_tests::{image, images_dir, Outcome, Run};
+use td_shim_boot_tests::{emulated_rtmrs, image, images_dir, Outcome, Run};
 use td_shim_tools::{reference, vmm};
 
 const BOOT_TIMEOUT: Duration = Duration::from_secs(180);
@@ -210,20 +210,6 @@ fn tpm2_eventlog_parses(log: &[u8], end: usize, tag: &str) {
     );
     assert!(text.contains("algorithmId: sha384"), "{text}");
     assert!(text.contains("EV_SEPARATOR"), "{text}");
-}
-
-/// The `emulated RTMR<i> = <hex>` lines.
-fn emulated_rtmrs(o: &Outcome) -> Vec<String> {
-    (0..4)
-        .map(|i| {
-            let prefix = format!("emulated RTMR{i} = ");
-            let (_, line) = o
-                .find(&prefix)
-                .unwrap_or_else(|| panic!("no '{prefix}' line\n{}", o.describe()));
-            let at = line.find(&prefix).expect("found above") + prefix.len();
-            line[at..].trim().to_string()
-        })
-        .collect()
 }
 
 #[test]
