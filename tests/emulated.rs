@@ -3,7 +3,11 @@
 //! firmware built with `--emulated-tdx`, made by `cargo xtask boot-test`) runs in a plain q35
 //! VM with the TD HOB a TDX VMM would write, loaded at the TD_HOB section by QEMU's generic
 //! loader (`td_shim_tools::vmm`). Then one run per hostile TD HOB (one per validation rule of
-//! `../shared/spec/hob.md` §2.1): each must be refused with a clean error and a halted machine.
+//! `../shared/spec/hob.md` §2.1, and per semantic rule of §2.2: RAM reaching the shared bit,
+//! over the image, unaccepted where the VMM adds pages): each must be refused with a clean
+//! error and a halted machine. Every run also checks what the emulated TDX module saw: no
+//! double accept, the fw_cfg DMA bounce buffer private again at hand-off, and no unaccepted RAM
+//! mapped in the page tables.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -83,6 +87,46 @@ fn check_good(o: &Outcome, ram_top: u64) {
         "a page was accepted twice\n{}",
         o.describe()
     );
+    module_books_clean(o);
+}
+
+/// What the emulated TDX module reports at hand-off: no error (double accept, accept of a
+/// shared page, unaccepted RAM mapped), nothing left shared (the fw_cfg bounce buffer was
+/// converted back), and none of the RAM it has not accepted mapped. Returns the unaccepted
+/// bytes it counted.
+fn module_books_clean(o: &Outcome) -> u64 {
+    assert!(o.find("emulated-tdx: ERROR").is_none(), "{}", o.describe());
+    // The firmware shared its fw_cfg bounce buffer and took it back.
+    let (shared, _) = bounce_buffer(o, "shared with the host");
+    let (private, _) = bounce_buffer(o, "private again, returned to the ram");
+    assert_eq!(shared, private, "{}", o.describe());
+    assert!(
+        o.find("emulated-tdx: shared 0x0 bytes at hand-off")
+            .is_some(),
+        "{}",
+        o.describe()
+    );
+    let unaccepted = hex_after(
+        o,
+        "emulated-tdx: unaccepted ram at hand-off: ",
+        "hand-off: ",
+    );
+    let mapped = hex_after(o, "emulated-tdx: unaccepted ram at hand-off: ", "bytes, ");
+    assert_eq!(mapped, 0, "{}", o.describe());
+    unaccepted
+}
+
+/// `[start, end)` of the fw_cfg DMA bounce buffer from the firmware's line containing `what`.
+fn bounce_buffer(o: &Outcome, what: &str) -> (u64, u64) {
+    let (_, line) = o
+        .lines
+        .iter()
+        .find(|(_, l)| l.contains("fw_cfg dma bounce buffer [") && l.contains(what))
+        .unwrap_or_else(|| panic!("no bounce buffer line with {what:?}\n{}", o.describe()));
+    let inner = line.split('[').nth(1).unwrap().split(')').next().unwrap();
+    let (a, b) = inner.split_once(", ").unwrap();
+    let hex = |t: &str| u64::from_str_radix(t.trim().trim_start_matches("0x"), 16).unwrap();
+    (hex(a), hex(b))
 }
 
 #[test]
@@ -156,6 +200,23 @@ fn hostile(name: &str) {
         "{name}: refusal does not name the HOB: {line}\n{}",
         o.describe()
     );
+    // The semantic refusals also say which rule, with the range (the hostile HOBs of
+    // td_shim_tools::vmm put it there; the image's TD_HOB section is at 8 MiB).
+    let why = match name {
+        "ram-reaches-shared-bit" => {
+            Some("ram [0x7fffffe00000, 0x800000200000) reaches the shared bit (0x800000000000)")
+        }
+        "ram-overlaps-image" => Some("ram [0xfffff000, 0x100000000) overlaps the firmware image"),
+        "unaccepted-over-td-hob" => {
+            Some("unaccepted ram [0x800000, 0x820000) overlaps the section at 0x800000")
+        }
+        _ => None,
+    };
+    if let Some(why) = why {
+        assert!(line.contains(why), "{name}: {line}\n{}", o.describe());
+        // Refused before anything was accepted for it.
+        assert!(o.find("accepting [").is_none(), "{name}\n{}", o.describe());
+    }
     assert!(
         o.find("td-payload:").is_none(),
         "{name}: payload ran\n{}",
@@ -213,6 +274,9 @@ hostile_tests! {
     hostile_end_of_list_at_end_hob => "end-of-list-at-end-hob",
     hostile_end_of_list_past_section => "end-of-list-past-section",
     hostile_end_of_list_zero => "end-of-list-zero",
+    hostile_ram_reaches_shared_bit => "ram-reaches-shared-bit",
+    hostile_ram_overlaps_image => "ram-overlaps-image",
+    hostile_unaccepted_over_td_hob => "unaccepted-over-td-hob",
 }
 
 fn hex_after(o: &Outcome, needle: &str, marker: &str) -> u64 {
@@ -243,6 +307,9 @@ fn lazy_accept_hands_over_exactly_the_unaccepted_ram() {
     let unaccepted = hex_after(&o, "td-payload: unaccepted ", "MiB (");
     assert!(unaccepted > 0, "{}", o.describe());
     assert_eq!(accepted + unaccepted, 2 * GIB, "{}", o.describe());
+    // The module's own count of what it has not accepted is what the payload was told, and
+    // none of it is mapped in the tables the payload got.
+    assert_eq!(module_books_clean(&o), unaccepted, "{}", o.describe());
     // The firmware accepted only its budget (256 MiB) plus what the VMM had added.
     assert!(
         accepted < 300 << 20,
@@ -254,6 +321,63 @@ fn lazy_accept_hands_over_exactly_the_unaccepted_ram() {
         "{}",
         o.describe()
     );
+}
+
+#[test]
+fn unaccepted_ram_is_unmapped_a_stray_read_faults() {
+    // A test build (feature protect-selftest-unaccepted) reads the lowest unaccepted page
+    // right after the firmware accepted its lazy-accept budget.
+    let o = boot(
+        "2G",
+        "selftest-unaccepted",
+        |h| h.bytes.clone(),
+        Run::new(image("selftest-unaccepted-emu.bin"))
+            .timeout(Duration::from_secs(120))
+            .stop_on("td-shim: ERROR page fault:")
+            .arg("-fw_cfg")
+            .arg(&format!("name={},string=1", vmm::LAZY_ACCEPT_FW_CFG)),
+    );
+    assert!(o.stopped, "{}", o.describe());
+    let at = hex_after(
+        &o,
+        "protect self-test: reading unaccepted ram at ",
+        "ram at ",
+    );
+    // The lowest unaccepted byte is where the firmware's last accept of its budget stopped.
+    let (_, accepting) = o
+        .lines
+        .iter()
+        .rev()
+        .find(|(_, l)| l.contains("td-shim: INFO  accepting ["))
+        .unwrap_or_else(|| panic!("{}", o.describe()));
+    let stop = accepting.rsplit(", ").next().unwrap().trim_end_matches(')');
+    assert_eq!(
+        at,
+        u64::from_str_radix(stop.trim_start_matches("0x"), 16).unwrap(),
+        "{}",
+        o.describe()
+    );
+    assert!(
+        o.find("td-shim: ERROR exception 14 (#PF page fault)")
+            .is_some(),
+        "{}",
+        o.describe()
+    );
+    assert_eq!(
+        hex_after(&o, "td-shim: ERROR page fault address ", "address "),
+        at,
+        "{}",
+        o.describe()
+    );
+    assert!(
+        o.find(&format!(
+            "page fault: read from an unmapped page at {at:#x}"
+        ))
+        .is_some(),
+        "{}",
+        o.describe()
+    );
+    assert!(o.find("td-payload:").is_none(), "{}", o.describe());
 }
 
 /// The kernel directory, an image, its metadata and the TD HOB a VMM would build for it.
@@ -320,6 +444,36 @@ fn linux_smp_wakes_its_cpus_through_the_mailbox() {
     assert!(
         o.find("emulated-tdx: ERROR double accept").is_none(),
         "{}",
+        o.describe()
+    );
+    // Eager accept: nothing unaccepted at hand-off; the kernel read and loaded through the
+    // bounce buffer, which Linux then gets as ordinary RAM.
+    assert_eq!(module_books_clean(&o), 0, "{}", o.describe());
+    bounce_buffer_is_usable_ram_to_linux(&o);
+}
+
+/// The fw_cfg bounce buffer is RAM to Linux again: the kernel's E820 printout ("BIOS-e820:
+/// [mem 0x…-0x…] usable", inclusive end) has usable RAM in it. Not necessarily all of it: the
+/// firmware's last allocations (payload stack, page tables; top-down below 4 GiB) are made
+/// after the buffer is returned and may land there, as reserved memory. Before the buffer was
+/// given back, all 2 MiB of it were reserved.
+fn bounce_buffer_is_usable_ram_to_linux(o: &Outcome) {
+    let (start, end) = bounce_buffer(o, "private again, returned to the ram");
+    let usable: u64 = o
+        .lines
+        .iter()
+        .filter_map(|(_, l)| {
+            let rest = l.split("BIOS-e820: [mem ").nth(1)?;
+            let (range, kind) = rest.split_once("] ")?;
+            let (a, b) = range.split_once('-')?;
+            let hex = |t: &str| u64::from_str_radix(t.trim_start_matches("0x"), 16).ok();
+            let (a, b) = (hex(a)?, hex(b)? + 1);
+            (kind.trim() == "usable").then(|| b.min(end).saturating_sub(a.max(start)))
+        })
+        .sum();
+    assert!(
+        usable > 0,
+        "no usable ram in the bounce buffer [{start:#x}, {end:#x}) to linux\n{}",
         o.describe()
     );
 }
@@ -486,13 +640,17 @@ fn published(o: &Outcome) -> (u64, u64, u64) {
     (hex(rest), hex(table), hex(bytes))
 }
 
-fn no_double_accept(o: &Outcome) {
+/// No double accept, no firmware error, clean module books ([`module_books_clean`]); returns
+/// the RAM the module has not accepted.
+fn no_double_accept(o: &Outcome) -> u64 {
     assert!(
         o.find("emulated-tdx: ERROR double accept").is_none(),
         "{}",
         o.describe()
     );
     assert!(o.find("td-shim: ERROR").is_none(), "{}", o.describe());
+    // Nothing left shared, no unaccepted RAM mapped when Linux got the tables.
+    module_books_clean(o)
 }
 
 #[test]
@@ -505,7 +663,7 @@ fn linux_6_12_lazy_reads_the_table_and_asks_to_accept() {
         "end Kernel panic",
         180,
     );
-    no_double_accept(&o);
+    let module_unaccepted = no_double_accept(&o);
     assert!(
         o.find("td-shim: INFO  linux 6.12 reads the unaccepted-memory table")
             .is_some(),
@@ -517,6 +675,7 @@ fn linux_6_12_lazy_reads_the_table_and_asks_to_accept() {
     let (_, table, unaccepted) = published(&o);
     let accepted = hex_after(&o, "emulated-tdx: accepted ", "accepted ");
     assert_eq!(accepted + unaccepted, 2 * GIB, "{}", o.describe());
+    assert_eq!(module_unaccepted, unaccepted, "{}", o.describe());
     assert!(
         accepted < 300 * MIB,
         "accepted {accepted:#x}\n{}",
@@ -575,8 +734,9 @@ fn linux_6_12_lazy_boots_and_counts_the_unaccepted_ram() {
         "TDSHIM-INIT-DONE",
         300,
     );
-    no_double_accept(&o);
+    let module_unaccepted = no_double_accept(&o);
     assert!(o.find("TDSHIM-INIT-DONE").is_some(), "{}", o.describe());
+    bounce_buffer_is_usable_ram_to_linux(&o);
     // The premise: ZONE_MOVABLE starts at 5 GiB, below the unaccepted range.
     assert!(
         o.find("Node 0: 0x0000000140000000").is_some(),
@@ -586,6 +746,7 @@ fn linux_6_12_lazy_boots_and_counts_the_unaccepted_ram() {
     let (_, table, unaccepted) = published(&o);
     let accepted = hex_after(&o, "emulated-tdx: accepted ", "accepted ");
     assert_eq!(accepted + unaccepted, 6 * GIB, "{}", o.describe());
+    assert_eq!(module_unaccepted, unaccepted, "{}", o.describe());
     // [5.5 GiB, 7 GiB) less what the firmware's budget took from its bottom (the budget is
     // 256 MiB of accepting in address order; [0, 256 MiB) less the VMM's sections is a little
     // short of it).
@@ -628,8 +789,9 @@ fn linux_6_1_lazy_gets_everything_accepted() {
         "TDSHIM-INIT-DONE",
         240,
     );
-    no_double_accept(&o);
+    assert_eq!(no_double_accept(&o), 0, "{}", o.describe());
     assert!(o.find("TDSHIM-INIT-DONE").is_some(), "{}", o.describe());
+    bounce_buffer_is_usable_ram_to_linux(&o);
     assert!(
         o.find("td-shim: WARN  linux 6.1 predates the unaccepted-memory table (6.5): accepting the rest")
             .is_some(),

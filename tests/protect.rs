@@ -7,6 +7,11 @@
 //! "NOT CAUGHT". The expected error codes are the SDM's #PF bits (vol. 3, 4.7: P = 1,
 //! W = 2, I/D = 0x10) and the addresses come from `td_shim::layout` or from the firmware's own
 //! log of where it put the payload.
+//!
+//! Test-only firmware builds break the rules from the firmware itself: on the bootstrap
+//! processor right after the boot tables are loaded (`protect-selftest-code`/`-stack`), and on
+//! vCPU 2 of an emulated TD with 4 vCPUs during parallel accept (`protect-selftest-ap-*`),
+//! where the report must name the vCPU and the whole boot must stop without a reset.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -241,12 +246,10 @@ fn firmware_stack_overflow_is_named() {
     );
 }
 
-/// The stack overflow again, in an emulated TD with 4 vCPUs: the APs accept memory in
-/// parallel on the boot tables (no-execute bits: EFER.NXE must be set on them) and wait in
-/// the OS mailbox on the final ones; the report goes through the TD's fatal-error path.
-#[test]
-fn stack_overflow_in_an_emulated_td() {
-    let path = image("protect-stack-overflow-emu.bin");
+/// Boots the emulated-TD image `name` with 1 GiB and 4 vCPUs, the TD HOB built as a TDX VMM
+/// would (`td_shim_tools::vmm`), until the line containing `last` (plus a moment).
+fn emulated_td(name: &str, last: &str) -> Outcome {
+    let path = image(name);
     let img = std::fs::read(&path).expect("read the image");
     let md = metadata::parse_image(&img).expect("image metadata");
     let memory = "1G";
@@ -254,17 +257,28 @@ fn stack_overflow_in_an_emulated_td() {
     let hob = vmm::build_td_hob(&img, bytes, &vmm::TdHobOptions::default()).expect("TD HOB");
     let dir = images_dir().join("protect-hobs");
     std::fs::create_dir_all(&dir).expect("create the HOB directory");
-    let hob_path: PathBuf = dir.join("stack-overflow-1G.hob");
+    let hob_path: PathBuf = dir.join(format!("{name}-1G.hob"));
     std::fs::write(&hob_path, &hob.bytes).expect("write the HOB");
     let mut r = Run::new(&path)
         .memory(memory)
         .smp(4)
         .timeout(Duration::from_secs(180))
-        .stop_on("emulated-tdx: ReportFatalError");
+        .stop_on(last);
     for a in vmm::loader_args(&md, &hob_path, None, None).expect("loader args") {
         r = r.arg(&a);
     }
-    let o = r.run().expect("qemu starts");
+    r.run().expect("qemu starts")
+}
+
+/// The stack overflow again, in an emulated TD with 4 vCPUs: the APs accept memory in
+/// parallel on the boot tables (no-execute bits: EFER.NXE must be set on them) and wait in
+/// the OS mailbox on the final ones; the report goes through the TD's fatal-error path.
+#[test]
+fn stack_overflow_in_an_emulated_td() {
+    let o = emulated_td(
+        "protect-stack-overflow-emu.bin",
+        "emulated-tdx: ReportFatalError",
+    );
     common_checks(
         &o,
         "td-shim: ERROR stack overflow in the payload stack (guard page 0x",
@@ -275,6 +289,14 @@ fn stack_overflow_in_an_emulated_td() {
         "the APs did not take part\n{}",
         o.describe()
     );
+    // The payload runs on the bootstrap processor: its report names no AP, although the APs
+    // have exception tables of their own by now.
+    assert!(
+        o.find("td-shim: ERROR exception 14 (#PF page fault), error code 0x")
+            .is_some(),
+        "{}",
+        o.describe()
+    );
     // 0x100 + vector 14: the code the firmware reports for an exception.
     assert!(
         o.find("emulated-tdx: ReportFatalError code 0x10e")
@@ -282,4 +304,143 @@ fn stack_overflow_in_an_emulated_td() {
         "{}",
         o.describe()
     );
+}
+
+/// The line the bootstrap processor prints when it stops because vCPU 2 did.
+const BSP_STOPS: &str = "td-shim: ERROR boot stopped: vcpu 2 stopped on a fatal error";
+
+/// Checks shared by the AP self-tests (`protect-selftest-ap-*`, test-only features: vCPU 2
+/// breaks a rule of the boot tables at the start of its parallel-accept work), in an emulated
+/// TD with 4 vCPUs: the AP's report names vCPU 2 and goes through the TD's fatal-error path
+/// once, the bootstrap processor stops soon after without a report of its own, and nothing
+/// resets or goes on. Returns the AP's `#PF` report (error code, rip, rsp).
+fn ap_fault(name: &str) -> (Outcome, (u64, u64, u64)) {
+    let o = emulated_td(name, BSP_STOPS);
+    // Stopped by us once the bootstrap processor gave up: QEMU had not exited (with
+    // -no-reboot a triple fault on any vCPU ends it) and had not run into the timeout.
+    assert!(o.stopped, "not stopped after the report\n{}", o.describe());
+    assert!(!o.timed_out, "{}", o.describe());
+    assert!(
+        o.find("td-shim: INFO  3 application processors ready")
+            .is_some(),
+        "the APs did not take part\n{}",
+        o.describe()
+    );
+    let banners = o
+        .lines
+        .iter()
+        .filter(|(_, l)| l.contains("td-shim: INFO  td-shim ") && l.contains(" starting on "))
+        .count();
+    assert_eq!(banners, 1, "a second boot\n{}", o.describe());
+    assert!(
+        o.find("exception 8 (#DF").is_none(),
+        "double fault instead of a clean report\n{}",
+        o.describe()
+    );
+    let (report_at, report) = o
+        .find("td-shim: ERROR exception 14 (#PF page fault) on vcpu 2, error code 0x")
+        .unwrap_or_else(|| panic!("no #PF report naming vcpu 2\n{}", o.describe()))
+        .clone();
+    // One fatal-error report to the VMM: the AP's, 0x100 + vector 14 (the bootstrap
+    // processor does not send its own).
+    let fatal: Vec<_> = o
+        .lines
+        .iter()
+        .filter(|(_, l)| l.contains("emulated-tdx: ReportFatalError"))
+        .collect();
+    assert_eq!(fatal.len(), 1, "{}", o.describe());
+    assert!(
+        fatal[0].1.contains("ReportFatalError code 0x10e"),
+        "{}",
+        o.describe()
+    );
+    assert!(fatal[0].0 >= report_at, "{}", o.describe());
+    // The bootstrap processor stopped: last line, after the AP's report and well within the
+    // time an AP answer may take (the mailbox gives up only after billions of spins).
+    let (stop_at, last) = o.lines.last().expect("serial output").clone();
+    assert!(last.contains(BSP_STOPS), "{}", o.describe());
+    assert!(stop_at >= fatal[0].0, "{}", o.describe());
+    assert!(
+        stop_at - report_at < Duration::from_secs(60),
+        "the bootstrap processor took {:?} to stop\n{}",
+        stop_at - report_at,
+        o.describe()
+    );
+    for never in [
+        "td-shim: ERROR boot failed",
+        "handing off",
+        "td-shim: INFO  payload",
+    ] {
+        assert!(o.find(never).is_none(), "{never:?}\n{}", o.describe());
+    }
+    (
+        o,
+        (
+            hex_after(&report, "error code 0x"),
+            hex_after(&report, "rip 0x"),
+            hex_after(&report, "rsp 0x"),
+        ),
+    )
+}
+
+/// vCPU 2 overflows its parallel-accept stack: the #PF runs on that AP's own IST stack, the
+/// guard page (from the heap, where the AP stacks come from) is named with the vCPU, and
+/// the whole TD stops.
+#[test]
+fn ap_stack_overflow_is_named_with_its_vcpu() {
+    let (o, (code, _, rsp)) = ap_fault("protect-selftest-ap-stack-emu.bin");
+    assert!(
+        o.find("protect self-test: vcpu 2 overflows its accept stack")
+            .is_some(),
+        "{}",
+        o.describe()
+    );
+    let (_, line) = o
+        .find("td-shim: ERROR stack overflow in the accept stack of vcpu 2 (guard page 0x")
+        .unwrap_or_else(|| panic!("no named stack overflow\n{}", o.describe()));
+    let guard = hex_after(line, "(guard page 0x");
+    assert_eq!(guard % layout::PAGE_SIZE, 0, "{line}");
+    let heap = layout::TEMP_HEAP_BASE..layout::TEMP_HEAP_BASE + layout::TEMP_HEAP_SIZE;
+    assert!(heap.contains(&guard), "{line}");
+    // A push (CALL or store) into a page that is not mapped: W, not P.
+    assert_eq!(code, PF_WRITE, "{}", o.describe());
+    let (_, cr2_line) = o
+        .find("td-shim: ERROR page fault address 0x")
+        .unwrap_or_else(|| panic!("{}", o.describe()));
+    let cr2 = hex_after(cr2_line, "address 0x");
+    assert!(
+        (guard..guard + layout::PAGE_SIZE).contains(&cr2),
+        "cr2 {cr2:#x}\n{}",
+        o.describe()
+    );
+    assert!(
+        (guard..guard + 2 * layout::PAGE_SIZE).contains(&rsp),
+        "rsp {rsp:#x}\n{}",
+        o.describe()
+    );
+}
+
+/// vCPU 2 writes to the firmware's code (read-only under the boot tables): an ordinary #PF,
+/// no guard page, reported with the vCPU.
+#[test]
+fn ap_write_to_firmware_code_is_named_with_its_vcpu() {
+    let (o, (code, rip, _)) = ap_fault("protect-selftest-ap-code-emu.bin");
+    let (_, line) = o
+        .find("protect self-test: vcpu 2 writes to the firmware's code at 0x")
+        .unwrap_or_else(|| panic!("{}", o.describe()));
+    let at = hex_after(line, "code at 0x");
+    assert!(
+        (layout::SHIM_RUN_BASE..layout::SHIM_RUN_BASE + layout::SHIM_RUN_SIZE).contains(&at),
+        "{line}"
+    );
+    assert_eq!(code, PF_PRESENT | PF_WRITE, "{}", o.describe());
+    let want = format!("td-shim: ERROR page fault: write to a read-only page at {at:#x}");
+    assert!(o.find(&want).is_some(), "no {want:?}\n{}", o.describe());
+    // The faulting store is in the self-test function, whose first byte it writes to.
+    assert!(
+        (at..at + layout::PAGE_SIZE).contains(&rip),
+        "rip {rip:#x}\n{}",
+        o.describe()
+    );
+    assert!(o.find("stack overflow").is_none(), "{}", o.describe());
 }

@@ -5,7 +5,8 @@
 //! QEMU command line that places it there with QEMU's generic loader (`-device loader`), plus
 //! a kernel in the metadata Payload section and its command line in PayloadParam, as Cloud
 //! Hypervisor does for a TD. It also makes hostile TD HOBs, one per validation rule of
-//! `hob.md` §2.1, for the firmware's refusal tests.
+//! `hob.md` §2.1 and per semantic rule of the firmware's RAM checks (§2.2, `tdcall.md` §5:
+//! `td_shim::format::hob::td_ram`), for the firmware's refusal tests.
 //!
 //! Guest RAM is laid out as QEMU's q35 machine does (`hw/i386/pc_q35.c`, `pc_q35_init`):
 //! a guest of at least 0xB000_0000 bytes (2816 MiB) gets 2 GiB below 4 GiB and the rest from
@@ -45,6 +46,10 @@ pub const ATTR_TDVF_MMIO: u32 = hob::ATTR_PRESENT | hob::ATTR_INITIALIZED | hob:
 pub const PAYLOAD_IMAGE_EXECUTABLE: u32 = 0;
 pub const PAYLOAD_IMAGE_BZIMAGE: u32 = 1;
 pub const PAYLOAD_IMAGE_RAW_VMLINUX: u32 = 2;
+
+/// GPA width the emulated TDX module reports in TDG.VP.INFO (`arch/tdx_emu.rs`): its shared
+/// bit is bit 47.
+pub const EMULATED_GPAW: u8 = 48;
 
 /// fw_cfg file the emulated-TDX firmware reads to select lazy accept.
 pub const LAZY_ACCEPT_FW_CFG: &str = "opt/td-shim/lazy-accept";
@@ -592,7 +597,10 @@ fn with_header(mut hob_bytes: Vec<u8>, length_field: u16, reserved: u32) -> Vec<
 /// One corrupted copy of `good` (a well-formed TD HOB for GPA `base`, e.g. from
 /// [`build_td_hob`]) per validation rule of `hob.md` §2.1, named after the rule it breaks.
 /// [`td_shim::format::hob::parse`] refuses each, both as it is and padded with zeros to the
-/// TD_HOB section size (which is what the firmware sees).
+/// TD_HOB section size (which is what the firmware sees), except the last three: they parse,
+/// and [`td_shim::format::hob::td_ram`] refuses them for the emulated TD ([`EMULATED_GPAW`])
+/// and any image (RAM reaching the shared bit, RAM over the image's last page, the TD_HOB
+/// section at `base` described as unaccepted).
 pub fn hostile_td_hobs(good: &[u8], base: u64) -> Vec<(&'static str, Vec<u8>)> {
     let mut out: Vec<(&'static str, Vec<u8>)> = Vec::new();
     let end = end_offset(good).unwrap_or(good.len());
@@ -718,7 +726,63 @@ pub fn hostile_td_hobs(good: &[u8], base: u64) -> Vec<(&'static str, Vec<u8>)> {
         mutate(&|v| set_end_of_list(v, base.wrapping_add(0x2_0000 + 8))),
     ));
     out.push(("end-of-list-zero", mutate(&|v| set_end_of_list(v, 0))));
+    // The semantic rules of td_ram (hob.md §2.2, tdcall.md §5).
+    let shared_bit = 1u64 << (EMULATED_GPAW - 1);
+    out.push((
+        "ram-reaches-shared-bit",
+        insert(resource_hob(
+            hob::RESOURCE_MEMORY_UNACCEPTED,
+            ATTR_TDVF_UNACCEPTED,
+            shared_bit - 0x20_0000,
+            0x40_0000,
+        )),
+    ));
+    out.push((
+        "ram-overlaps-image",
+        insert(resource_hob(
+            hob::RESOURCE_SYSTEM_MEMORY,
+            ATTR_TDVF_PRIVATE,
+            FOUR_GIB - PAGE_SIZE,
+            PAGE_SIZE,
+        )),
+    ));
+    out.push((
+        "unaccepted-over-td-hob",
+        match accepted_descriptor_at(good, base) {
+            // The VMM's own descriptor of the TD_HOB section, retyped.
+            Some(at) => {
+                mutate(&|v| put(v, at + 24, &hob::RESOURCE_MEMORY_UNACCEPTED.to_le_bytes()))
+            }
+            None => insert(resource_hob(
+                hob::RESOURCE_MEMORY_UNACCEPTED,
+                ATTR_TDVF_UNACCEPTED,
+                base,
+                PAGE_SIZE,
+            )),
+        },
+    ));
     out
+}
+
+/// Offset of the accepted-RAM (type 0) descriptor starting at `start` in a well-formed list.
+fn accepted_descriptor_at(list: &[u8], start: u64) -> Option<usize> {
+    let mut at = 0usize;
+    loop {
+        let field = |off: usize, n: usize| list.get(at.checked_add(off)?..at.checked_add(off + n)?);
+        let t = u16::from_le_bytes(field(0, 2)?.try_into().ok()?);
+        let l = u16::from_le_bytes(field(2, 2)?.try_into().ok()?);
+        if t == hob::HOB_TYPE_END_OF_HOB_LIST || l == 0 {
+            return None;
+        }
+        if t == hob::HOB_TYPE_RESOURCE_DESCRIPTOR
+            && usize::from(l) == hob::RESOURCE_LEN
+            && u32::from_le_bytes(field(24, 4)?.try_into().ok()?) == hob::RESOURCE_SYSTEM_MEMORY
+            && u64::from_le_bytes(field(32, 8)?.try_into().ok()?) == start
+        {
+            return Some(at);
+        }
+        at = at.checked_add(usize::from(l).next_multiple_of(8))?;
+    }
 }
 
 /// The hostile HOB called `name` (see [`hostile_td_hobs`]), if there is one.
@@ -1226,13 +1290,39 @@ mod tests {
         assert!(hostile.len() >= 25);
         let end = h.bytes.len() - 8; // offset of End in the good list
         let ins = end; // where insert_before_end puts its HOB
+
+        // What the firmware checks RAM against in the emulated TD: bit 47, the image, and
+        // the sections the VMM adds.
+        let md = metadata::parse_image(&image()).unwrap();
+        let added: Vec<(u64, u64)> = added_sections(&md)
+            .iter()
+            .map(|&(_, s, e)| (s, e))
+            .collect();
+        let limits = hob::TdLimits {
+            shared_bit: 0x8000_0000_0000,
+            image: (FOUR_GIB - image().len() as u64, FOUR_GIB),
+            added: &added,
+        };
+        let check = |b: &[u8]| hob::parse(b, base).and_then(|l| hob::td_ram(&l, &limits));
+        // The good one passes the semantic checks too.
+        check(&h.bytes).unwrap();
         for (name, bytes) in &hostile {
             assert!(bytes.len() as u64 <= TD_HOB_SIZE, "{name}");
-            let exact = hob::parse(bytes, base);
+            let exact = check(bytes);
             let padded_bytes = pad(bytes);
-            let padded = hob::parse(&padded_bytes, base);
+            let padded = check(&padded_bytes);
             assert!(exact.is_err(), "{name} accepted as is");
             assert!(padded.is_err(), "{name} accepted padded to the section");
+            let semantic = [
+                "ram-reaches-shared-bit",
+                "ram-overlaps-image",
+                "unaccepted-over-td-hob",
+            ];
+            assert_eq!(
+                hob::parse(bytes, base).is_ok(),
+                semantic.contains(name),
+                "{name}: only the semantic cases parse"
+            );
             // The reason, derived from the rule each one breaks.
             let e = exact.unwrap_err();
             let ok = match *name {
@@ -1348,6 +1438,31 @@ mod tests {
                 "end-of-list-at-end-hob" | "end-of-list-past-section" | "end-of-list-zero" => {
                     matches!(e, HobError::EndMismatch { offset, expected, .. }
                         if offset == end && expected == base + end as u64 + 8)
+                }
+                // Inserted before End: [2^47 − 2 MiB, 2^47 + 2 MiB).
+                "ram-reaches-shared-bit" => {
+                    e == HobError::ReachesSharedBit {
+                        offset: ins,
+                        start: 0x7FFF_FFE0_0000,
+                        end: 0x8000_0020_0000,
+                        shared_bit: 0x8000_0000_0000,
+                    }
+                }
+                "ram-overlaps-image" => {
+                    e == HobError::OverlapsImage {
+                        offset: ins,
+                        start: 0xFFFF_F000,
+                        end: 0x1_0000_0000,
+                    }
+                }
+                // The fourth descriptor of the 1 GiB list (hob_1g_all_below_4g): 56 + 3 × 48.
+                "unaccepted-over-td-hob" => {
+                    e == HobError::UnacceptedOverAdded {
+                        offset: 200,
+                        start: TD_HOB_BASE,
+                        end: TD_HOB_BASE + TD_HOB_SIZE,
+                        section: TD_HOB_BASE,
+                    }
                 }
                 other => panic!("hostile HOB {other} has no expected reason here"),
             };

@@ -196,6 +196,23 @@ pub fn boot_test(args: &BootTestArgs) -> Result<(), String> {
         a.emulated_tdx = true;
         image::image(&a)?;
     }
+    // AP self-tests in an emulated TD: vCPU 2 overflows its accept stack, or writes to the
+    // firmware's code, during parallel accept.
+    for (name, feature) in [
+        (
+            "protect-selftest-ap-stack-emu.bin",
+            "protect-selftest-ap-stack",
+        ),
+        (
+            "protect-selftest-ap-code-emu.bin",
+            "protect-selftest-ap-code",
+        ),
+    ] {
+        let mut a = base_args(out.join(name));
+        a.features = Some(feature.into());
+        a.emulated_tdx = true;
+        image::image(&a)?;
+    }
     // ---- END memory protection tests ------------------------------------------------------
     // ---- BEGIN emulated TDX tests (tests/emulated.rs) ------------------------------------
     // The example payload on a firmware whose TDCALL is the software TDX model; the tests
@@ -213,6 +230,12 @@ pub fn boot_test(args: &BootTestArgs) -> Result<(), String> {
         let mut a = base_args(out.join("linux-td-payload-emu.bin"));
         a.emulated_tdx = true;
         a.td_payload_sections = true;
+        image::image(&a)?;
+        // And a test build that reads unaccepted RAM, which must fault (boot::protect).
+        let mut a = base_args(out.join("selftest-unaccepted-emu.bin"));
+        a.example_payload = true;
+        a.emulated_tdx = true;
+        a.features = Some("protect-selftest-unaccepted".into());
         image::image(&a)?;
     }
     // ---- END emulated TDX tests ---------------------------------------------------------

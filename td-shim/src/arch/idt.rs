@@ -6,6 +6,11 @@
 //! #GP that is reported like any other exception. #PF and #DF run on their own stacks (IST
 //! slots of the TSS in [`super::gdt`]), so that a stack overflow into a guard page can still be
 //! reported. [`page_fault_cause`] decodes a #PF error code (SDM vol. 3, 4.7).
+//!
+//! One IDT serves every CPU: the bootstrap processor fills and loads it ([`install`]); a TD's
+//! application processors that run firmware work load the same table ([`load_ap`]) after
+//! their own GDT and TSS (`super::gdt::load_ap`), so the IST slots name their own stacks. The
+//! handler finds out which vCPU it runs on with `super::gdt::current_vcpu`.
 
 use core::arch::{asm, global_asm};
 use core::sync::atomic::{AtomicUsize, Ordering};
@@ -211,13 +216,38 @@ pub fn install(code_selector: u16, handler: Handler) {
             reserved: 0,
         };
     }
+    drop(idt);
+    // SAFETY: the gates were just filled, and `gdt::install` loaded this CPU's TSS.
+    unsafe { load() };
+}
+
+/// Loads the IDT on the calling CPU.
+///
+/// # Safety
+/// [`install`] must have filled the IDT, and this CPU must run on a GDT with the TSS whose
+/// IST1/IST2 stacks the #PF/#DF gates use (`super::gdt`).
+unsafe fn load() {
     let idtr = Idtr {
         limit: (core::mem::size_of::<Idt>() - 1) as u16,
-        base: idt.0.as_ptr() as u64,
+        // The static's address (the lock guards the gates, taken only while filling them).
+        base: IDT.lock().0.as_ptr() as u64,
     };
-    // SAFETY: the IDT is a static that lives forever, its gates point at the stubs above,
-    // and the selector is the firmware's 64-bit code segment.
+    // SAFETY: the IDT is a static that lives forever, its gates point at the stubs above
+    // with the firmware's 64-bit code segment (caller: filled), and the CPU has the TSS the
+    // IST slots refer to (caller).
     unsafe { asm!("lidt [{}]", in(reg) &idtr, options(readonly, nostack, preserves_flags)) };
+}
+
+/// Loads the firmware's IDT on the calling application processor, so that an exception there
+/// reaches the handler given to [`install`] (on this AP's exception stacks) instead of
+/// ending in a triple fault.
+///
+/// # Safety
+/// [`install`] must have run on the bootstrap processor, and this AP must have loaded its own
+/// GDT and TSS with `super::gdt::load_ap`.
+pub unsafe fn load_ap() {
+    // SAFETY: forwarded to the caller.
+    unsafe { load() };
 }
 
 /// #PF error-code bits (SDM vol. 3, 4.7).

@@ -13,9 +13,14 @@
 //!   A page the firmware accepts twice is reported on the console as a double accept;
 //! - TDG.MR.RTMR.EXTEND: four SHA-384 RTMRs; TDG.MR.REPORT: a TDREPORT-shaped structure with
 //!   them; TDG.VP.VEINFO.GET: no #VE ever happens here, so it fails;
-//! - TDG.VP.VMCALL: carried out natively (port I/O, CPUID, MSRs, HLT, MMIO); MapGPA succeeds
-//!   without changing anything (no private/shared distinction exists here, so the model reports
-//!   no shared bit to strip); GetQuote is refused.
+//! - TDG.VP.VMCALL: carried out natively (port I/O, CPUID, MSRs, HLT, MMIO); GetQuote is
+//!   refused. MapGPA changes only the model's books (an ordinary VM has no private/shared
+//!   split, so devices keep using real addresses: `shared_mask` is 0): a page converted to
+//!   shared (GPA with bit 47 set) is no longer accepted, and accepting it while shared is an
+//!   error; converted back to private (bit clear) it is pending again, so accepting it then is
+//!   not a double accept. At hand-off the model prints what is still shared, and checks with
+//!   a walk of the page tables in CR3 that no RAM it has not accepted is mapped (the firmware
+//!   never maps unaccepted RAM, `boot::protect`).
 
 use super::tdcall::{
     Regs, TDG_MEM_PAGE_ACCEPT, TDG_VP_INFO, TDG_VP_VMCALL, TDX_PAGE_ALREADY_ACCEPTED,
@@ -36,6 +41,8 @@ const TDG_MR_REPORT: u64 = 4;
 const OPERAND_INVALID: u64 = 0xC000_0100_0000_0000;
 /// TDVMCALL sub-function status: invalid operand.
 const VMCALL_INVALID_OPERAND: u64 = 0x8000_0000_0000_0000;
+/// TDVMCALL sub-function status: alignment error.
+const VMCALL_ALIGNMENT_ERROR: u64 = 0x8000_0000_0000_0002;
 
 const PAGE: u64 = 0x1000;
 const SIZE_2M: u64 = 0x20_0000;
@@ -48,6 +55,10 @@ struct Model {
     accepted: Vec<(u64, u64)>,
     /// Pages accepted through TDCALL (as opposed to added by the VMM), same form.
     by_guest: Vec<(u64, u64)>,
+    /// Pages converted to shared by MapGPA and not converted back, same form.
+    shared: Vec<(u64, u64)>,
+    /// The TD HOB's RAM (accepted and unaccepted), same form.
+    ram: Vec<(u64, u64)>,
     rtmr: [[u8; 48]; 4],
     accepts_2m: u64,
     accepts_4k: u64,
@@ -58,6 +69,8 @@ static MODEL: spin::Mutex<Model> = spin::Mutex::new(Model {
     initialized: false,
     accepted: Vec::new(),
     by_guest: Vec::new(),
+    shared: Vec::new(),
+    ram: Vec::new(),
     rtmr: [[0; 48]; 4],
     accepts_2m: 0,
     accepts_4k: 0,
@@ -88,6 +101,43 @@ fn insert(set: &mut Vec<(u64, u64)>, start: u64, end: u64) {
     *set = out;
 }
 
+/// Takes `[start, end)` out of `set`.
+fn remove(set: &mut Vec<(u64, u64)>, start: u64, end: u64) {
+    let mut out: Vec<(u64, u64)> = Vec::with_capacity(set.len() + 1);
+    for &(a, b) in set.iter() {
+        if b <= start || a >= end {
+            out.push((a, b));
+            continue;
+        }
+        if a < start {
+            out.push((a, start));
+        }
+        if b > end {
+            out.push((end, b));
+        }
+    }
+    *set = out;
+}
+
+/// The parts of `[start, end)` not covered by `set`.
+fn gaps(set: &[(u64, u64)], start: u64, end: u64) -> Vec<(u64, u64)> {
+    let mut out = Vec::new();
+    let mut at = start;
+    for &(a, b) in set {
+        if b <= at || a >= end {
+            continue;
+        }
+        if a > at {
+            out.push((at, a));
+        }
+        at = at.max(b);
+    }
+    if at < end {
+        out.push((at, end));
+    }
+    out
+}
+
 /// Bytes of `[start, end)` covered by `set`.
 fn covered(set: &[(u64, u64)], start: u64, end: u64) -> u64 {
     set.iter()
@@ -105,12 +155,19 @@ impl Model {
         // SAFETY: the TD_HOB section is fixed early RAM written by the VMM (simulator); the
         // model only reads it.
         let bytes = unsafe { crate::mem::phys_slice(layout::TD_HOB_BASE, layout::TD_HOB_SIZE) };
+        // The current convention (hob.md §2.2): type 0 accepted RAM, type 7 unaccepted.
         if let Ok(list) = hob::parse(bytes, layout::TD_HOB_BASE) {
             for r in list.resources() {
-                if r.resource_type == hob::RESOURCE_SYSTEM_MEMORY {
-                    if let Some(end) = r.start.checked_add(r.length) {
+                let Some(end) = r.start.checked_add(r.length) else {
+                    continue;
+                };
+                match r.resource_type {
+                    hob::RESOURCE_SYSTEM_MEMORY => {
                         insert(&mut self.accepted, r.start, end);
+                        insert(&mut self.ram, r.start, end);
                     }
+                    hob::RESOURCE_MEMORY_UNACCEPTED => insert(&mut self.ram, r.start, end),
+                    _ => {}
                 }
             }
         }
@@ -132,6 +189,14 @@ fn accept(rcx: u64) -> u64 {
     {
         let mut m = MODEL.lock();
         m.init();
+        if covered(&m.shared, gpa, end) != 0 {
+            // In a real TD the private page is gone while the GPA is shared.
+            let _ = writeln!(
+                Console,
+                "emulated-tdx: ERROR accept of [{gpa:#x}, {end:#x}) while it is shared"
+            );
+            return OPERAND_INVALID;
+        }
         let done = covered(&m.accepted, gpa, end);
         if done == size {
             if covered(&m.by_guest, gpa, end) != 0 {
@@ -159,6 +224,30 @@ fn accept(rcx: u64) -> u64 {
     // SAFETY: the page was unaccepted until now: in a real TD nothing could be in it, and the
     // firmware only accepts ranges it does not use; the model zeroes it as the TDX module does.
     unsafe { core::ptr::write_bytes(gpa as *mut u8, 0, size as usize) };
+    0
+}
+
+/// TDVMCALL<MapGPA> on the model's books; returns the sub-function status (R10).
+fn map_gpa(gpa: u64, size: u64) -> u64 {
+    let shared_bit = 1u64 << (GPAW - 1);
+    let start = gpa & !shared_bit;
+    let Some(end) = start.checked_add(size) else {
+        return VMCALL_INVALID_OPERAND;
+    };
+    if size == 0 || !start.is_multiple_of(PAGE) || !size.is_multiple_of(PAGE) {
+        return VMCALL_ALIGNMENT_ERROR;
+    }
+    let mut m = MODEL.lock();
+    m.init();
+    if gpa & shared_bit != 0 {
+        // The private pages are dropped: no longer accepted, by anyone.
+        remove(&mut m.accepted, start, end);
+        remove(&mut m.by_guest, start, end);
+        insert(&mut m.shared, start, end);
+    } else {
+        // Private again, and pending: the guest must accept the pages before use.
+        remove(&mut m.shared, start, end);
+    }
     0
 }
 
@@ -284,8 +373,8 @@ fn vmcall(mut r: Regs) -> Regs {
                 }
             }
         }
-        // MapGPA: nothing to convert here.
-        0x10001 => {}
+        // MapGPA: R12 GPA (shared bit set: to shared; clear: to private), R13 size.
+        0x10001 => r.r10 = map_gpa(r.r12, r.r13),
         // ReportFatalError.
         0x10003 => {
             let _ = writeln!(
@@ -353,6 +442,82 @@ pub fn report_at_handoff() {
     );
     let total: u64 = m.accepted.iter().map(|(a, b)| b - a).sum();
     let _ = writeln!(Console, "emulated-tdx: accepted {total:#x} bytes in total");
+    let shared: u64 = m.shared.iter().map(|(a, b)| b - a).sum();
+    let _ = writeln!(
+        Console,
+        "emulated-tdx: shared {shared:#x} bytes at hand-off"
+    );
+    // The RAM not accepted (nor shared), and how much of it the tables in CR3 map. The walk
+    // must see the tables' own root page (RAM the firmware uses) mapped, or it proves nothing.
+    let cr3 = cpu::cr3();
+    let root = cr3 & 0x000F_FFFF_FFFF_F000;
+    if mapped_bytes(cr3, root, root + PAGE).0 != PAGE {
+        let _ = writeln!(
+            Console,
+            "emulated-tdx: ERROR page-table walk does not see the tables at {root:#x}"
+        );
+    }
+    let (mut unaccepted, mut mapped, mut first) = (0u64, 0u64, None);
+    for &(s, e) in &m.ram {
+        for (a, b) in gaps(&m.accepted, s, e) {
+            for (c, d) in gaps(&m.shared, a, b) {
+                unaccepted += d - c;
+                let (n, at) = mapped_bytes(cr3, c, d);
+                mapped += n;
+                first = first.or(at);
+            }
+        }
+    }
+    let _ = writeln!(
+        Console,
+        "emulated-tdx: unaccepted ram at hand-off: {unaccepted:#x} bytes, {mapped:#x} of them mapped"
+    );
+    if let Some(at) = first {
+        let _ = writeln!(
+            Console,
+            "emulated-tdx: ERROR unaccepted ram is mapped, first at {at:#x}"
+        );
+    }
+}
+
+/// Bytes of `[start, end)` (page aligned) that the 4-level tables at `cr3` map, and the first
+/// mapped address: a walk like the CPU's, skipping absent upper-level entries whole.
+fn mapped_bytes(cr3: u64, start: u64, end: u64) -> (u64, Option<u64>) {
+    const ADDR: u64 = 0x000F_FFFF_FFFF_F000;
+    const P: u64 = 1;
+    const PS: u64 = 1 << 7;
+    let read = |table: u64, index: u64| -> u64 {
+        // SAFETY: the firmware's page tables live in identity-mapped RAM (heap or a region
+        // of the memory map); the model only reads them.
+        unsafe { core::ptr::read_volatile(((table & ADDR) + (index & 511) * 8) as *const u64) }
+    };
+    let (mut total, mut first) = (0u64, None);
+    let mut at = start;
+    while at < end {
+        let l4 = read(cr3, at >> 39);
+        let (size, present) = if l4 & P == 0 {
+            (1u64 << 39, false)
+        } else {
+            let l3 = read(l4, at >> 30);
+            if l3 & P == 0 || l3 & PS != 0 {
+                (1 << 30, l3 & P != 0)
+            } else {
+                let l2 = read(l3, at >> 21);
+                if l2 & P == 0 || l2 & PS != 0 {
+                    (1 << 21, l2 & P != 0)
+                } else {
+                    (1 << 12, read(l2, at >> 12) & P != 0)
+                }
+            }
+        };
+        let stop = ((at / size + 1) * size).min(end);
+        if present {
+            total += stop - at;
+            first = first.or(Some(at));
+        }
+        at = stop;
+    }
+    (total, first)
 }
 
 /// The current RTMR values.

@@ -268,9 +268,7 @@ fn accept_range(p: &dyn Platform, map: &mut MemoryMap, start: u64, end: u64) -> 
             continue;
         }
         debug!("accepting [{a:#x}, {b:#x}) for linux");
-        // SAFETY: [a, b) is unaccepted RAM from the TD HOB: nothing can be in it yet.
-        unsafe { p.accept(a, b) }?;
-        map.retype_range(a, b, Kind::Unaccepted, Kind::Ram);
+        super::inputs::accept_range(p, map, a, b)?;
     }
     Ok(())
 }

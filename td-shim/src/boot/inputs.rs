@@ -16,7 +16,8 @@ use crate::platform::{fw_cfg::FwCfg, legacy, Platform, PlatformKind};
 use alloc::vec::Vec;
 use log::{debug, info, warn};
 
-/// Size of the shared fw_cfg DMA bounce buffer in a TD.
+/// Size of the shared fw_cfg DMA bounce buffer in a TD (shared while fw_cfg is used, private
+/// RAM again from [`release_fw_cfg`] on).
 const FW_CFG_BOUNCE_SIZE: u64 = 0x20_0000;
 
 /// Largest fw_cfg `etc/e820` we read (QEMU sends a handful of entries).
@@ -194,8 +195,9 @@ pub fn memory_map<'p>(
         }
         PlatformKind::Tdx => {
             // QEMU's fw_cfg works in a TD too (through TDVMCALL port I/O); its DMA can only
-            // reach shared memory, so bulk reads go through a shared bounce buffer, kept out of
-            // the OS's RAM afterwards (E820 reserved).
+            // reach shared memory, so bulk reads go through a shared bounce buffer, made private
+            // again and returned to the RAM once the firmware is done with fw_cfg
+            // (`release_fw_cfg`).
             let fw = FwCfg::probe(p)?;
             let lazy = fw.as_ref().is_some_and(lazy_accept_requested);
             let mut map = td_map(p, image, entry, lazy)?;
@@ -208,6 +210,10 @@ pub fn memory_map<'p>(
                             map.allocate(FW_CFG_BOUNCE_SIZE, PAGE_SIZE, FOUR_GIB, Usage::Firmware)?;
                         // SAFETY: just allocated from accepted RAM; nothing private goes there.
                         let mask = unsafe { p.share(at, FW_CFG_BOUNCE_SIZE) }?;
+                        info!(
+                            "fw_cfg dma bounce buffer [{at:#x}, {:#x}) shared with the host",
+                            at + FW_CFG_BOUNCE_SIZE
+                        );
                         // SAFETY: shared, identity-mapped, reserved for this buffer alone.
                         unsafe { fw.use_bounce_buffer(at, FW_CFG_BOUNCE_SIZE, mask) };
                     }
@@ -218,6 +224,26 @@ pub fn memory_map<'p>(
             Ok((map, fw))
         }
     }
+}
+
+/// Ends the firmware's use of fw_cfg (the device is consumed: no read can follow). In a TD its
+/// DMA bounce buffer becomes private again (MapGPA to private, then accepted again: GHCI
+/// order) and goes back to the memory map as free RAM, so the OS gets it as ordinary RAM.
+pub fn release_fw_cfg(
+    p: &dyn Platform,
+    fw: Option<FwCfg<'_>>,
+    map: &mut MemoryMap,
+) -> Result<(), Error> {
+    let Some((start, len)) = fw.and_then(FwCfg::into_bounce_buffer) else {
+        return Ok(());
+    };
+    let end = start + len;
+    // SAFETY: the buffer `memory_map` shared, and the device that used it is gone: no DMA in
+    // flight, nothing reads it any more.
+    unsafe { p.unshare(start, len) }?;
+    map.retype_range(start, end, Kind::Used(Usage::Firmware), Kind::Ram);
+    info!("fw_cfg dma bounce buffer [{start:#x}, {end:#x}) private again, returned to the ram");
+    Ok(())
 }
 
 fn legacy_map(fw: &FwCfg<'_>) -> Result<MemoryMap, Error> {
@@ -287,45 +313,68 @@ fn td_map(
     // Measured (RTMR0, logged once the log exists) before any resource in it is used: the
     // bytes [start, EfiEndOfHobList) as checked by the parser.
     super::measurer::extend_early(p, crate::measure::td_hob(list.as_bytes()))?;
-    let resources: Vec<hob::Resource> = list.resources().collect();
-    let modern = resources
+    // The semantic checks (hob.md §2.2, tdcall.md §5) against what we trust: the shared bit
+    // from TDG.VP.INFO's GPAW, the image and the sections the VMM must have added.
+    let gpaw = crate::platform::tdx::init()
+        .map_err(|e| Error::Platform(e.into()))?
+        .info()
+        .gpaw;
+    let shared_bit = hob::shared_bit(gpaw).ok_or(Error::Image(
+        "tdg.vp.info reports a gpaw other than 48 or 52",
+    ))?;
+    let added: Vec<(u64, u64)> = image
+        .metadata
+        .sections
         .iter()
-        .any(|r| r.resource_type == hob::RESOURCE_MEMORY_UNACCEPTED);
+        .filter(|s| {
+            [
+                metadata::SectionType::TempMem,
+                metadata::SectionType::TdHob,
+                metadata::SectionType::Payload,
+                metadata::SectionType::PayloadParam,
+            ]
+            .iter()
+            .any(|&t| s.section_type == t as u32)
+        })
+        .filter_map(|s| {
+            Some((
+                s.memory_address,
+                s.memory_address.checked_add(s.memory_data_size)?,
+            ))
+        })
+        .collect();
+    let ram = hob::td_ram(
+        &list,
+        &hob::TdLimits {
+            shared_bit,
+            image: (image.base, FOUR_GIB),
+            added: &added,
+        },
+    )?;
     let mut regions = Vec::new();
-    for r in &resources {
-        let end = r
-            .start
-            .checked_add(r.length)
-            .ok_or(Error::Image("td hob resource wraps"))?;
-        let kind = match (r.resource_type, modern) {
-            (hob::RESOURCE_MEMORY_UNACCEPTED, true) | (hob::RESOURCE_SYSTEM_MEMORY, false) => {
-                Kind::Unaccepted
-            }
-            (hob::RESOURCE_SYSTEM_MEMORY, true) | (hob::RESOURCE_MEMORY_RESERVED, false) => {
-                Kind::Ram
-            }
-            _ => continue,
-        };
-        // Nothing inside the firmware window below 4 GiB.
+    for r in &ram {
+        // Nothing inside the firmware window below 4 GiB (hob.md §2.2 step 2: clipped).
         let end = if r.start < FOUR_GIB {
-            end.min(FOUR_GIB - layout::MAX_IMAGE_SIZE)
+            r.end.min(FOUR_GIB - layout::MAX_IMAGE_SIZE)
         } else {
-            end
+            r.end
         };
         if end > r.start {
             regions.push(Region {
                 start: r.start,
                 end,
-                kind,
+                kind: if r.accepted {
+                    Kind::Ram
+                } else {
+                    Kind::Unaccepted
+                },
             });
         }
     }
     let mut map = MemoryMap::from_regions(regions)?;
-    // RAM above 4 GiB is not mapped by the reset vector's tables: map all of it first (the
-    // emulated TDX module zeroes what it accepts through these mappings).
-    if map.ram_end() > FOUR_GIB {
-        crate::boot::protect::early_to(p, map.ram_end())?;
-    }
+    // From here on the tables map all RAM (above 4 GiB too) but what is still unaccepted;
+    // `accept_range` maps each range as it accepts it.
+    crate::boot::protect::early_for(p, &map)?;
     // Accept everything (eager), or the lowest LAZY_ACCEPT_BUDGET bytes (lazy).
     accept(
         p,
@@ -339,6 +388,7 @@ fn td_map(
             left >> 20
         );
     }
+    crate::boot::protect::selftest_unaccepted(&map);
     Ok(map)
 }
 
@@ -379,11 +429,33 @@ fn accept(p: &dyn Platform, map: &mut MemoryMap, mut budget: u64) -> Result<(), 
             stop = (start + budget).next_multiple_of(0x20_0000).min(end);
         }
         info!("accepting [{start:#x}, {stop:#x})");
-        // SAFETY: the range is unaccepted RAM from the TD HOB: nothing can be in it yet.
-        unsafe { p.accept(start, stop) }?;
-        map.retype_range(start, stop, Kind::Unaccepted, Kind::Ram);
+        accept_range(p, map, start, stop)?;
         budget = budget.saturating_sub(stop - start);
     }
+    Ok(())
+}
+
+/// Accepts `[start, end)` (page aligned), which must be unaccepted RAM of `map`: maps it in
+/// the live page tables (boot::protect keeps unaccepted RAM unmapped), accepts it, and marks
+/// it free RAM. Every accept of the boot goes through here.
+pub fn accept_range(
+    p: &dyn Platform,
+    map: &mut MemoryMap,
+    start: u64,
+    end: u64,
+) -> Result<(), Error> {
+    if !map
+        .unaccepted_ranges()
+        .iter()
+        .any(|&(s, e)| s <= start && end <= e)
+    {
+        return Err(Error::Image("accepting a range that is not unaccepted ram"));
+    }
+    crate::boot::protect::map_accepted(start, end)?;
+    // SAFETY: the range is unaccepted RAM from the TD HOB (checked above): nothing can be in
+    // it yet.
+    unsafe { p.accept(start, end) }?;
+    map.retype_range(start, end, Kind::Unaccepted, Kind::Ram);
     Ok(())
 }
 

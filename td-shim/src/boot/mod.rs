@@ -147,6 +147,8 @@ fn try_boot(entry: &EntryArgs, p: &'static dyn Platform) -> Result<Handoff, Erro
             Prepared::Linux(l)
         }
     };
+    // No fw_cfg access after this: its DMA bounce buffer (a TD) becomes private RAM again.
+    inputs::release_fw_cfg(p, fw, &mut map)?;
 
     // A stack for the payload (Linux uses it only until it sets up its own), guard page below.
     let stack_base = map.allocate(
@@ -391,9 +393,10 @@ fn report_exception(frame: &ExceptionFrame) -> ! {
     }
     let _ = writeln!(
         Console,
-        "td-shim: ERROR exception {} ({}), error code {:#x}, rip {:#x}, cs {:#x}, rflags {:#x}, rsp {:#x}",
+        "td-shim: ERROR exception {} ({}){}, error code {:#x}, rip {:#x}, cs {:#x}, rflags {:#x}, rsp {:#x}",
         frame.vector,
         idt::vector_name(frame.vector),
+        gdt::on_vcpu(),
         frame.error_code,
         frame.rip,
         frame.cs,

@@ -15,6 +15,7 @@
 //! | an ELF payload's segments | as its `p_flags` say |
 //! | a Linux kernel's load areas and RAM below 640 KiB | read-write-executable |
 //! | page 0 (not for Linux; mapped in the emulated TD's boot tables), every stack's guard page | not mapped |
+//! | RAM a TD has not accepted (yet) | not mapped |
 //!
 //! Two sets of tables: [`early`], right after the IDT, maps [0, 4 GiB) from the temporary
 //! heap, so that the firmware parses its untrusted inputs (TD HOB, fw_cfg, ACPI, payload) with
@@ -22,6 +23,16 @@
 //! a region of the memory map and stays loaded for the payload. Boundaries come from the
 //! firmware's linker script (`td-shim/firmware.ld`), the memory map and the payload's program
 //! headers; all trusted (the payload's flags only say what the payload itself gets).
+//!
+//! Unaccepted RAM (a TD) is never mapped: once the TD HOB gave the memory map, [`early_for`]
+//! rebuilds the boot tables without it, and every accept maps its range first
+//! ([`map_accepted`], called by `inputs::accept_range`). So a stray access by the firmware to
+//! memory it has not accepted is a page fault with a report, not an access to a pending page
+//! (an EPT violation in a real TD). The hand-off tables of an executable payload map all RAM
+//! as the HOB spec says (a payload may accept more and use it through the identity map),
+//! except in the emulated TD's test images, which leave what is still unaccepted unmapped
+//! there too so that the model can check it; Linux builds its own tables and accepts before
+//! it touches.
 //!
 //! No-execute bits are written only when EFER.NXE is set on every CPU that loads the tables:
 //! the TDX module fixes it in a TD (and the emulated TD's APs set it in the reset vector); in
@@ -86,6 +97,8 @@ pub struct Plan<'a> {
     pub guards: &'a [u64],
     /// Leave page 0 unmapped (null pointers fault).
     pub unmap_page0: bool,
+    /// RAM not accepted yet (TD lazy accept), `[start, end)` page aligned: left unmapped.
+    pub unaccepted: &'a [(u64, u64)],
 }
 
 /// Below this, RAM stays executable for a Linux kernel: a TD's APs jump through the OS
@@ -213,6 +226,10 @@ pub fn rules(plan: &Plan<'_>) -> Vec<Rule> {
             "stack guard page",
         ));
     }
+    // Last, so that nothing above can map a page the TD has not accepted.
+    for &(s, e) in plan.unaccepted {
+        r.push(rule(page_floor(s), page_ceil(e), None, "unaccepted ram"));
+    }
     r
 }
 
@@ -329,18 +346,46 @@ struct TablePage([u8; PAGE_SIZE as usize]);
 /// about 250 GiB with 2 MiB pages).
 const MAX_EARLY_PAGES: u64 = 256;
 
+/// Table pages kept spare in tables that [`map_accepted`] changes: each range accepted with
+/// an edge inside a 2 MiB page not split yet takes one.
+const SPARE_PAGES: u64 = 16;
+
+/// The tables in CR3 that [`map_accepted`] adds ranges to (the boot tables of [`early_for`],
+/// then the hand-off tables of [`apply`]); `None` before the memory map is known.
+static LIVE: spin::Mutex<Option<paging::Tables<'static>>> = spin::Mutex::new(None);
+
 /// Registers the bootstrap processor's temporary stack guard and loads tables for
 /// [0, 4 GiB) built on the heap (no memory map yet): firmware W^X, image read-only, page 0
 /// and every guard page known so far unmapped, the rest read-write no-execute. Call right
 /// after the IDT is installed.
 pub fn early(p: &dyn Platform) -> Result<(), Error> {
-    early_to(p, FOUR_GIB)
+    early_tables(p, FOUR_GIB, &[])
 }
 
 /// The same early tables over [0, max(4 GiB, `end`)): for RAM above 4 GiB that the firmware
-/// touches before [`apply`] (accepting it in a TD, reading an initrd placed there), once the
-/// memory map says where RAM ends.
+/// touches before [`apply`] (reading an initrd placed there in a legacy VM), once the memory
+/// map says where RAM ends.
 pub fn early_to(p: &dyn Platform, end: u64) -> Result<(), Error> {
+    early_tables(p, end, &[])
+}
+
+/// The early tables once the TD HOB gave the memory map, before anything is accepted: over
+/// [0, max(4 GiB, end of RAM)), with the RAM still unaccepted left unmapped. Each range is
+/// mapped as it gets accepted ([`map_accepted`]).
+pub fn early_for(p: &dyn Platform, map: &MemoryMap) -> Result<(), Error> {
+    let unaccepted = map.unaccepted_ranges();
+    early_tables(p, map.ram_end(), &unaccepted)?;
+    let left: u64 = unaccepted.iter().map(|(s, e)| e - s).sum();
+    if left != 0 {
+        info!(
+            "memory protection: {} MiB of unaccepted ram unmapped until accepted",
+            left >> 20
+        );
+    }
+    Ok(())
+}
+
+fn early_tables(p: &dyn Platform, end: u64, unaccepted: &[(u64, u64)]) -> Result<(), Error> {
     gdt::register_guard(layout::TEMP_STACK_BASE, "firmware stack", None);
     let guards = guard_pages();
     let plan = Plan {
@@ -353,9 +398,13 @@ pub fn early_to(p: &dyn Platform, end: u64) -> Result<(), Error> {
         // The emulated TDX module (test images) zeroes the pages it accepts through the
         // identity map, page 0 included; a real one does not touch the guest's mappings.
         unmap_page0: !cfg!(feature = "emulated-tdx"),
+        unaccepted,
     };
     let rules = rules(&plan);
-    let pages = pages_for(plan.end, &rules);
+    let mut pages = pages_for(plan.end, &rules);
+    if !unaccepted.is_empty() {
+        pages += SPARE_PAGES;
+    }
     if pages > MAX_EARLY_PAGES {
         return Err(Error::Image("too much ram for the early page tables"));
     }
@@ -373,13 +422,44 @@ pub fn early_to(p: &dyn Platform, end: u64) -> Result<(), Error> {
     log_rules(&rules);
     // SAFETY: the tables map this code (r-x), the stack above its guard page, the heap, the
     // IDT/GDT/TSS and every static (rw-), the image (r--, reset-vector code r-x) and all MMIO
-    // below 4 GiB, like the reset vector's tables did (and RAM above if asked), minus page 0
-    // and the guard pages; NX bits only if EFER.NXE is set here (and on the APs, see the
-    // module docs).
+    // below 4 GiB, like the reset vector's tables did (and RAM above if asked), minus page 0,
+    // the guard pages and RAM not accepted yet (nothing of the firmware is there); NX bits
+    // only if EFER.NXE is set here (and on the APs, see the module docs).
     unsafe { cpu::write_cr3(tables.root()) };
     summary("for the boot", nx, tables.used_pages());
+    *LIVE.lock() = Some(tables);
     selftest(&plan.firmware);
     Ok(())
+}
+
+/// Maps `[start, end)` (page aligned), RAM about to be accepted, read-write no-execute in the
+/// tables in CR3 (and so for the APs that share them). Called right before the accept: the
+/// emulated TDX module zeroes what it accepts through the identity map (a real one ignores
+/// the guest's mappings), and nothing else touches the range until the accept is done. No TLB
+/// flush: a not-present entry is never cached (SDM vol. 3, 4.10.4.3).
+pub fn map_accepted(start: u64, end: u64) -> Result<(), Error> {
+    if let Some(tables) = LIVE.lock().as_mut() {
+        tables.map(start, end, Access::RW)?;
+        debug!("protect: [{start:#x}, {end:#x}) rw- accepted ram");
+    }
+    Ok(())
+}
+
+/// TEST IMAGES ONLY (feature `protect-selftest-unaccepted`, tests/emulated.rs): reads the
+/// lowest page of RAM still unaccepted, which the tables leave unmapped: the read must end in
+/// the exception handler's page-fault report.
+pub fn selftest_unaccepted(map: &MemoryMap) {
+    if !cfg!(feature = "protect-selftest-unaccepted") {
+        return;
+    }
+    let Some(&(start, _)) = map.unaccepted_ranges().first() else {
+        warn!("protect self-test: no unaccepted ram to read");
+        return;
+    };
+    warn!("protect self-test: reading unaccepted ram at {start:#x}");
+    // SAFETY: a page the TD has not accepted, left unmapped by the tables in CR3: the read
+    // faults before it returns anything (test images only).
+    let _ = unsafe { core::ptr::read_volatile(start as *const u8) };
 }
 
 /// TEST IMAGES ONLY (features `protect-selftest-*`, tests/protect.rs): break a rule of the
@@ -439,6 +519,15 @@ pub fn apply(
         .map(|r| (r.start, r.end))
         .collect();
     let guards = guard_pages();
+    // The payload's tables map all RAM, accepted or not (`../shared/spec/hob.md` §5: a
+    // payload that accepts memory later uses the identity map); only the emulated TD's test
+    // images leave it unmapped here too, so that its model can check at hand-off that no
+    // mapping of unaccepted RAM was ever needed. The firmware's own boot tables never map it.
+    let unaccepted = if cfg!(feature = "emulated-tdx") {
+        map.unaccepted_ranges()
+    } else {
+        Vec::new()
+    };
     let plan = Plan {
         end: map.ram_end().max(FOUR_GIB),
         firmware: firmware_layout()?,
@@ -450,9 +539,13 @@ pub fn apply(
         os_loop: os_mailbox.map(|m| m + PAGE_SIZE),
         guards: &guards,
         unmap_page0: true,
+        unaccepted: &unaccepted,
     };
     let rules = rules(&plan);
-    let pages = pages_for(plan.end, &rules);
+    let mut pages = pages_for(plan.end, &rules);
+    if !unaccepted.is_empty() {
+        pages += SPARE_PAGES;
+    }
     let base = map.allocate(pages * PAGE_SIZE, PAGE_SIZE, FOUR_GIB, Usage::PageTables)?;
     // SAFETY: just allocated from free RAM; identity mapped by the current tables.
     let mem = unsafe { crate::mem::phys_slice_mut(base, pages * PAGE_SIZE) };
@@ -475,11 +568,15 @@ pub fn apply(
         base,
         plan.end
     );
-    // SAFETY: the tables identity-map [0, end) holding all RAM, MMIO below 4 GiB and the
-    // image: this code (r-x), the stack above its guard page, the heap, statics, IDT/GDT/TSS
-    // (rw-) and the payload; NX bits only if EFER.NXE is set on every CPU that loads them.
+    // SAFETY: the tables identity-map [0, end) holding all accepted RAM, MMIO below 4 GiB and
+    // the image: this code (r-x), the stack above its guard page, the heap, statics,
+    // IDT/GDT/TSS (rw-) and the payload; NX bits only if EFER.NXE is set on every CPU that
+    // loads them.
     unsafe { cpu::write_cr3(tables.root()) };
     summary("for the payload", nx, tables.used_pages());
+    // The boot tables are not freed: APs that took accept work still run on them until
+    // `park_aps` gives them these.
+    *LIVE.lock() = Some(tables);
     Ok(())
 }
 
@@ -535,6 +632,7 @@ mod tests {
             os_loop: None,
             guards: &guards,
             unmap_page0: true,
+            unaccepted: &[],
         };
         check(
             &plan,
@@ -589,6 +687,7 @@ mod tests {
             os_loop: None,
             guards: &guards,
             unmap_page0: true,
+            unaccepted: &[],
         };
         check(
             &plan,
@@ -624,6 +723,7 @@ mod tests {
             os_loop: Some(0x7FF0_1000),
             guards: &guards,
             unmap_page0: true,
+            unaccepted: &[],
         };
         check(
             &plan,
@@ -660,6 +760,7 @@ mod tests {
             os_loop: None,
             guards: &[0x20_0000, 0x30_0000, 0x80_0000],
             unmap_page0: false,
+            unaccepted: &[],
         };
         let rules = rules(&plan);
         let pages = pages_for(plan.end, &rules);
@@ -667,6 +768,70 @@ mod tests {
         let mut t = paging::Tables::new(&mut buf, 0).unwrap();
         build(&mut t, &rules).unwrap();
         assert!(t.used_pages() <= pages);
+    }
+
+    #[test]
+    fn unaccepted_ram_stays_unmapped_until_mapped_as_accepted() {
+        // Lazy accept in an 8 GiB TD: [0x1040_0000, 2 GiB) and [4.5 GiB, 10 GiB) unaccepted,
+        // the second starting inside a 2 MiB page (an edge the bitmap cannot describe).
+        let unaccepted = [(0x1040_0000, 2 * G), (4 * G + G / 2 + 0x3000, 10 * G)];
+        let guards = [layout::TEMP_STACK_BASE];
+        let plan = Plan {
+            end: 10 * G,
+            firmware: fw(),
+            image_base: FOUR_GIB - MAX_IMAGE_SIZE,
+            payload: Payload::None,
+            os_loop: None,
+            guards: &guards,
+            unmap_page0: false,
+            unaccepted: &unaccepted,
+        };
+        let rules = rules(&plan);
+        // The unaccepted rules come last: nothing can map those pages again.
+        assert_eq!(rules[rules.len() - 1].what, "unaccepted ram");
+        assert_eq!(rules[rules.len() - 2].what, "unaccepted ram");
+        let pages = pages_for(plan.end, &rules) + SPARE_PAGES;
+        let mut buf = vec![0u8; (pages * PAGE_SIZE) as usize];
+        let mut t = paging::Tables::new(&mut buf, 0x7000_0000).unwrap();
+        t.enable_nx();
+        build(&mut t, &rules).unwrap();
+        for (addr, want) in [
+            (0x103F_F000, Some(Access::RW)),
+            (0x1040_0000, None),
+            (2 * G - 1, None),
+            (2 * G, Some(Access::RW)), // MMIO hole below 4 GiB
+            (4 * G, Some(Access::RW)),
+            (4 * G + G / 2 + 0x2FFF, Some(Access::RW)),
+            (4 * G + G / 2 + 0x3000, None),
+            (10 * G - 1, None),
+        ] {
+            assert_eq!(t.access(addr), want, "at {addr:#x}");
+        }
+        // Accepting maps, in place: a 2 MiB-aligned piece, the unaligned head of the second
+        // range, and a piece with both edges inside 2 MiB pages (takes spare pages).
+        t.map(0x1040_0000, 0x2040_0000, Access::RW).unwrap();
+        t.map(
+            4 * G + G / 2 + 0x3000,
+            4 * G + G / 2 + 0x20_0000,
+            Access::RW,
+        )
+        .unwrap();
+        t.map(5 * G + 0x1000, 5 * G + 0x40_5000, Access::RW)
+            .unwrap();
+        assert!(t.used_pages() <= pages);
+        for (addr, want) in [
+            (0x1040_0000, Some(Access::RW)),
+            (0x203F_FFFF, Some(Access::RW)),
+            (0x2040_0000, None),
+            (4 * G + G / 2 + 0x3000, Some(Access::RW)),
+            (4 * G + G / 2 + 0x20_0000, None),
+            (5 * G, None),
+            (5 * G + 0x1000, Some(Access::RW)),
+            (5 * G + 0x40_4FFF, Some(Access::RW)),
+            (5 * G + 0x40_5000, None),
+        ] {
+            assert_eq!(t.access(addr), want, "at {addr:#x}");
+        }
     }
 
     #[test]

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: BSD-2-Clause-Patent
 //! Hand-off blocks (`../shared/spec/hob.md`): strict parsing of an untrusted HOB list (the
 //! TD HOB from the VMM, or the payload HOB as seen by a payload) per §1 and §2.1, and a
-//! builder for the payload HOB the firmware hands to executable payloads (§4). Everything
+//! builder for the payload HOB the firmware hands to executable payloads (§4), and the
+//! semantic checks of a TD HOB's RAM (§2.2, `tdcall.md` §5: below the shared bit, outside the
+//! image, not unaccepted where the VMM must have added pages) in [`td_ram`]. Everything
 //! `parse` reads is untrusted; every refusal names the byte offset of the offending HOB.
 #![deny(
     clippy::indexing_slicing,
@@ -180,6 +182,23 @@ pub enum Error {
     },
     /// Builder: GUID HOB data longer than [`MAX_GUID_DATA_LEN`].
     TooLarge { len: usize },
+    /// TD HOB ([`td_ram`]): RAM `[start, end)` holds GPAs with the shared bit set.
+    ReachesSharedBit {
+        offset: usize,
+        start: u64,
+        end: u64,
+        shared_bit: u64,
+    },
+    /// TD HOB ([`td_ram`]): RAM `[start, end)` overlaps the firmware image.
+    OverlapsImage { offset: usize, start: u64, end: u64 },
+    /// TD HOB ([`td_ram`]): unaccepted RAM `[start, end)` overlaps the section at `section`
+    /// that the VMM adds (accepted) when it builds the TD.
+    UnacceptedOverAdded {
+        offset: usize,
+        start: u64,
+        end: u64,
+        section: u64,
+    },
 }
 
 impl fmt::Display for Error {
@@ -249,6 +268,30 @@ impl fmt::Display for Error {
             Error::TooLarge { len } => {
                 write!(f, "hob builder: guid data of {len:#x} bytes does not fit")
             }
+            Error::ReachesSharedBit {
+                offset,
+                start,
+                end,
+                shared_bit,
+            } => write!(
+                f,
+                "hob at {offset:#x}: ram [{start:#x}, {end:#x}) reaches the shared bit \
+                 ({shared_bit:#x})"
+            ),
+            Error::OverlapsImage { offset, start, end } => write!(
+                f,
+                "hob at {offset:#x}: ram [{start:#x}, {end:#x}) overlaps the firmware image"
+            ),
+            Error::UnacceptedOverAdded {
+                offset,
+                start,
+                end,
+                section,
+            } => write!(
+                f,
+                "hob at {offset:#x}: unaccepted ram [{start:#x}, {end:#x}) overlaps the \
+                 section at {section:#x} that the vmm adds as private memory"
+            ),
         }
     }
 }
@@ -582,15 +625,17 @@ struct Iter<'a> {
 }
 
 impl<'a> Iterator for Iter<'a> {
-    type Item = Hob<'a>;
+    /// A HOB and its byte offset in the list.
+    type Item = (usize, Hob<'a>);
 
-    fn next(&mut self) -> Option<Hob<'a>> {
-        let h = read_header(self.bytes, self.offset).ok()?;
-        let hob = decode(&h, self.offset).ok()??;
+    fn next(&mut self) -> Option<(usize, Hob<'a>)> {
+        let at = self.offset;
+        let h = read_header(self.bytes, at).ok()?;
+        let hob = decode(&h, at).ok()??;
         self.offset = align8(h.hob.len())
-            .and_then(|l| self.offset.checked_add(l))
+            .and_then(|l| at.checked_add(l))
             .unwrap_or(usize::MAX);
-        Some(hob)
+        Some((at, hob))
     }
 }
 
@@ -605,6 +650,10 @@ impl<'a> HobList<'a> {
     }
     /// All HOBs in order (excluding End).
     pub fn iter(&self) -> impl Iterator<Item = Hob<'a>> + 'a {
+        self.iter_with_offsets().map(|(_, h)| h)
+    }
+    /// All HOBs in order (excluding End), each with its byte offset in the list.
+    pub fn iter_with_offsets(&self) -> impl Iterator<Item = (usize, Hob<'a>)> + 'a {
         Iter {
             bytes: self.bytes,
             offset: 0,
@@ -625,6 +674,106 @@ impl<'a> HobList<'a> {
             _ => None,
         })
     }
+}
+
+// --- TD HOB memory (hob.md §2.2, tdcall.md §5) ------------------------------------------------
+
+/// GPA of the shared bit, bit GPAW − 1 (`tdcall.md` §5), for the two widths the TDX module
+/// reports (48 and 52); `None` for any other value.
+pub fn shared_bit(gpaw: u8) -> Option<u64> {
+    match gpaw {
+        48 => Some(1 << 47),
+        52 => Some(1 << 51),
+        _ => None,
+    }
+}
+
+/// What a TD HOB's RAM is checked against: facts the firmware trusts (TDG.VP.INFO and its own
+/// metadata), never the HOB itself.
+#[derive(Clone, Copy, Debug)]
+pub struct TdLimits<'a> {
+    /// [`shared_bit`] of the TD's GPAW: RAM must lie below it (a GPA with the bit set is the
+    /// shared alias of the private page without it).
+    pub shared_bit: u64,
+    /// The firmware image `[base, 4 GiB)`: no RAM may overlap it.
+    pub image: (u64, u64),
+    /// Sections the VMM adds as private (accepted) memory when it builds the TD (metadata
+    /// TempMem, TD_HOB, Payload, PayloadParam), as `[start, end)`: no unaccepted RAM may
+    /// overlap them (accepting them would zero the firmware's stack, heap or this HOB).
+    pub added: &'a [(u64, u64)],
+}
+
+/// One RAM range of a TD HOB.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TdRam {
+    pub start: u64,
+    pub end: u64,
+    /// Added (accepted) by the VMM; otherwise the firmware or the OS must accept it.
+    pub accepted: bool,
+    /// Byte offset of its resource descriptor in the list.
+    pub offset: usize,
+}
+
+fn overlaps(a: (u64, u64), b: (u64, u64)) -> bool {
+    a.0 < b.1 && b.0 < a.1
+}
+
+/// The RAM a TD HOB that [`parse`] accepted describes, in list order, checked against
+/// `limits`. Classification (`hob.md` §2.2): with at least one MEMORY_UNACCEPTED descriptor
+/// (current VMMs), SYSTEM_MEMORY is accepted RAM and MEMORY_UNACCEPTED unaccepted RAM;
+/// without one (early qemu-tdx), MEMORY_RESERVED is accepted RAM and SYSTEM_MEMORY
+/// unaccepted. Other descriptors (MMIO, I/O, reserved) and empty ones are not RAM. Refused,
+/// naming the descriptor: RAM holding a GPA at or above the shared bit (every byte of it must
+/// have the bit clear: `end ≤ shared_bit`), RAM overlapping the firmware image, unaccepted RAM
+/// overlapping a section the VMM adds at build time.
+pub fn td_ram(list: &HobList<'_>, limits: &TdLimits<'_>) -> Result<Vec<TdRam>, Error> {
+    let modern = list
+        .resources()
+        .any(|r| r.resource_type == RESOURCE_MEMORY_UNACCEPTED);
+    let mut out = Vec::new();
+    for (offset, hob) in list.iter_with_offsets() {
+        let Hob::Resource(r) = hob else { continue };
+        let accepted = match (r.resource_type, modern) {
+            (RESOURCE_MEMORY_UNACCEPTED, true) | (RESOURCE_SYSTEM_MEMORY, false) => false,
+            (RESOURCE_SYSTEM_MEMORY, true) | (RESOURCE_MEMORY_RESERVED, false) => true,
+            _ => continue,
+        };
+        if r.length == 0 {
+            continue;
+        }
+        let start = r.start;
+        let end = start
+            .checked_add(r.length)
+            .ok_or(Error::RangeWraps { offset })?;
+        if end > limits.shared_bit {
+            return Err(Error::ReachesSharedBit {
+                offset,
+                start,
+                end,
+                shared_bit: limits.shared_bit,
+            });
+        }
+        if overlaps((start, end), limits.image) {
+            return Err(Error::OverlapsImage { offset, start, end });
+        }
+        if !accepted {
+            if let Some(&(section, _)) = limits.added.iter().find(|&&a| overlaps((start, end), a)) {
+                return Err(Error::UnacceptedOverAdded {
+                    offset,
+                    start,
+                    end,
+                    section,
+                });
+            }
+        }
+        out.push(TdRam {
+            start,
+            end,
+            accepted,
+            offset,
+        });
+    }
+    Ok(out)
 }
 
 /// Builds a HOB list. `new` reserves the PHIT; `finish` fills it and appends End.
@@ -1241,5 +1390,229 @@ mod tests {
             MAX_GUID_DATA_LEN
         );
         assert_eq!(Builder::default().finish(0, 0, 0).len(), 64);
+    }
+
+    // --- td_ram -------------------------------------------------------------------------
+
+    /// GPAW 48: bit 47 (hand-computed: 2^47 = 0x8000_0000_0000).
+    const SHARED_48: u64 = 0x8000_0000_0000;
+    /// Image and VMM-added sections of a 1.375 MiB image with the layout's early regions.
+    const IMAGE: (u64, u64) = (0xFFEA_0000, 0x1_0000_0000);
+    const ADDED: [(u64, u64); 2] = [(0x10_0000, 0x34_1000), (0x80_0000, 0x82_0000)];
+
+    fn limits() -> TdLimits<'static> {
+        TdLimits {
+            shared_bit: SHARED_48,
+            image: IMAGE,
+            added: &ADDED,
+        }
+    }
+
+    /// A TD HOB with these resource descriptors (at offsets 56, 104, 152, …).
+    fn hob_of(res: &[Resource]) -> Vec<u8> {
+        let mut b = Builder::new();
+        for r in res {
+            b.resource(r);
+        }
+        b.finish(BASE, 0, 0)
+    }
+
+    fn td_ram_of(res: &[Resource], l: &TdLimits<'_>) -> Result<Vec<(u64, u64, bool)>, Error> {
+        let bytes = hob_of(res);
+        let list = parse(&bytes, BASE).unwrap();
+        td_ram(&list, l).map(|v| v.iter().map(|r| (r.start, r.end, r.accepted)).collect())
+    }
+
+    #[test]
+    fn shared_bit_of_each_gpaw() {
+        assert_eq!(shared_bit(48), Some(0x0000_8000_0000_0000));
+        assert_eq!(shared_bit(52), Some(0x0008_0000_0000_0000));
+        for bad in [0, 1, 47, 49, 51, 53, 64, 255] {
+            assert_eq!(shared_bit(bad), None, "gpaw {bad}");
+        }
+    }
+
+    #[test]
+    fn td_ram_classifies_current_and_legacy_conventions() {
+        // Current: type 0 accepted, type 7 unaccepted, MMIO skipped, empty skipped.
+        let current = [
+            ram(0, 0x80_0000, RESOURCE_SYSTEM_MEMORY),
+            ram(0x82_0000, 0x7F7E_0000, RESOURCE_MEMORY_UNACCEPTED),
+            ram(0xFEC0_0000, 0x1000, RESOURCE_MEMORY_MAPPED_IO),
+            ram(0x1_0000_0000, 0, RESOURCE_MEMORY_UNACCEPTED),
+            ram(0x1_0000_0000, 0x4000_0000, RESOURCE_MEMORY_RESERVED),
+        ];
+        let mut l = limits();
+        l.added = &ADDED[..1];
+        assert_eq!(
+            td_ram_of(&current, &l).unwrap(),
+            [(0, 0x80_0000, true), (0x82_0000, 0x8000_0000, false)]
+        );
+        // Legacy (no type 7): type 5 accepted, type 0 unaccepted.
+        let legacy = [
+            ram(0x10_0000, 0x24_1000, RESOURCE_MEMORY_RESERVED),
+            ram(0x34_1000, 0x4CB_F000, RESOURCE_SYSTEM_MEMORY),
+        ];
+        assert_eq!(
+            td_ram_of(&legacy, &l).unwrap(),
+            [(0x10_0000, 0x34_1000, true), (0x34_1000, 0x500_0000, false)]
+        );
+        // The offsets name the descriptors.
+        let bytes = hob_of(&current);
+        let list = parse(&bytes, BASE).unwrap();
+        let offsets: Vec<usize> = td_ram(&list, &l)
+            .unwrap()
+            .iter()
+            .map(|r| r.offset)
+            .collect();
+        assert_eq!(offsets, [56, 104]);
+    }
+
+    #[test]
+    fn td_ram_refuses_ram_at_the_shared_bit() {
+        // Ends exactly at 2^47: every byte has bit 47 clear.
+        let top = [ram(
+            SHARED_48 - 0x20_0000,
+            0x20_0000,
+            RESOURCE_MEMORY_UNACCEPTED,
+        )];
+        assert_eq!(
+            td_ram_of(&top, &limits()).unwrap(),
+            [(0x7FFF_FFE0_0000, 0x8000_0000_0000, false)]
+        );
+        // One page more crosses it; the second descriptor (offset 104) is named.
+        let crossing = [
+            ram(0, 0x80_0000, RESOURCE_SYSTEM_MEMORY),
+            ram(SHARED_48 - 0x20_0000, 0x20_1000, RESOURCE_MEMORY_UNACCEPTED),
+        ];
+        assert_eq!(
+            td_ram_of(&crossing, &limits()),
+            Err(Error::ReachesSharedBit {
+                offset: 104,
+                start: 0x7FFF_FFE0_0000,
+                end: 0x8000_0000_1000,
+                shared_bit: SHARED_48
+            })
+        );
+        // Starting at the bit (the shared alias of page 0), accepted or not.
+        for t in [RESOURCE_SYSTEM_MEMORY, RESOURCE_MEMORY_UNACCEPTED] {
+            let alias = [
+                ram(0x82_0000, 0x1000, RESOURCE_MEMORY_UNACCEPTED),
+                ram(SHARED_48, 0x1000, t),
+            ];
+            assert!(matches!(
+                td_ram_of(&alias, &limits()),
+                Err(Error::ReachesSharedBit { offset: 104, .. })
+            ));
+        }
+        // The same range is fine with GPAW 52 (bit 51).
+        let mut l = limits();
+        l.shared_bit = shared_bit(52).unwrap();
+        assert!(td_ram_of(&crossing, &l).is_ok());
+        // MMIO up there is not RAM: not checked.
+        let mmio = [
+            ram(0x82_0000, 0x1000, RESOURCE_MEMORY_UNACCEPTED),
+            ram(SHARED_48, 0x1000, RESOURCE_MEMORY_MAPPED_IO),
+        ];
+        assert!(td_ram_of(&mmio, &limits()).is_ok());
+    }
+
+    #[test]
+    fn td_ram_refuses_ram_over_the_image() {
+        // Up to the image base: fine.
+        let below = [ram(
+            0xC000_0000,
+            IMAGE.0 - 0xC000_0000,
+            RESOURCE_SYSTEM_MEMORY,
+        )];
+        assert!(td_ram_of(&below, &limits()).is_ok());
+        // The reset-vector page as RAM, accepted or not.
+        for t in [RESOURCE_SYSTEM_MEMORY, RESOURCE_MEMORY_UNACCEPTED] {
+            let over = [ram(0xFFFF_F000, 0x1000, t)];
+            assert_eq!(
+                td_ram_of(&over, &limits()),
+                Err(Error::OverlapsImage {
+                    offset: 56,
+                    start: 0xFFFF_F000,
+                    end: 0x1_0000_0000
+                })
+            );
+        }
+        // RAM running from below 4 GiB through the image to above it.
+        let through = [ram(0x8000_0000, 0x1_0000_0000, RESOURCE_MEMORY_UNACCEPTED)];
+        assert!(matches!(
+            td_ram_of(&through, &limits()),
+            Err(Error::OverlapsImage { offset: 56, .. })
+        ));
+    }
+
+    #[test]
+    fn td_ram_refuses_unaccepted_ram_where_the_vmm_adds_pages() {
+        // The TD_HOB section [8 MiB, +128 KiB) described as unaccepted.
+        let res = [
+            ram(0x10_0000, 0x24_1000, RESOURCE_SYSTEM_MEMORY),
+            ram(0x34_1000, 0x4BF_000, RESOURCE_MEMORY_UNACCEPTED),
+            ram(0x80_0000, 0x2_0000, RESOURCE_MEMORY_UNACCEPTED),
+        ];
+        assert_eq!(
+            td_ram_of(&res, &limits()),
+            Err(Error::UnacceptedOverAdded {
+                offset: 152,
+                start: 0x80_0000,
+                end: 0x82_0000,
+                section: 0x80_0000
+            })
+        );
+        // One page of the temporary memory inside a large unaccepted range.
+        let res = [ram(0, 0x10_1000, RESOURCE_MEMORY_UNACCEPTED)];
+        assert!(matches!(
+            td_ram_of(&res, &limits()),
+            Err(Error::UnacceptedOverAdded {
+                offset: 56,
+                section: 0x10_0000,
+                ..
+            })
+        ));
+        // Accepted there, unaccepted right up to and right after each section: fine.
+        let res = [
+            ram(0, 0x10_0000, RESOURCE_MEMORY_UNACCEPTED),
+            ram(0x10_0000, 0x24_1000, RESOURCE_SYSTEM_MEMORY),
+            ram(0x34_1000, 0x4BF_000, RESOURCE_MEMORY_UNACCEPTED),
+            ram(0x80_0000, 0x2_0000, RESOURCE_SYSTEM_MEMORY),
+            ram(0x82_0000, 0x1000, RESOURCE_MEMORY_UNACCEPTED),
+        ];
+        assert_eq!(td_ram_of(&res, &limits()).unwrap().len(), 5);
+        // Legacy convention: type 0 is the unaccepted kind there.
+        let res = [ram(0x80_0000, 0x2_0000, RESOURCE_SYSTEM_MEMORY)];
+        assert!(matches!(
+            td_ram_of(&res, &limits()),
+            Err(Error::UnacceptedOverAdded { offset: 56, .. })
+        ));
+    }
+
+    #[test]
+    fn td_ram_refusals_name_the_hob() {
+        for e in [
+            Error::ReachesSharedBit {
+                offset: 0x68,
+                start: 1,
+                end: 2,
+                shared_bit: 3,
+            },
+            Error::OverlapsImage {
+                offset: 0x68,
+                start: 1,
+                end: 2,
+            },
+            Error::UnacceptedOverAdded {
+                offset: 0x68,
+                start: 1,
+                end: 2,
+                section: 3,
+            },
+        ] {
+            let text = alloc::format!("{e}");
+            assert!(text.starts_with("hob at 0x68: "), "{text}");
+        }
     }
 }

@@ -3,7 +3,10 @@
 //! address 0x514/0x518. Bulk reads use DMA when the device offers it (byte-wise port reads
 //! are slow under emulation); port reads otherwise. Every size and name it returns comes from
 //! the VMM and is untrusted: the directory is parsed with bounds, and a file is read only
-//! into a buffer of exactly its advertised size that the caller sized and bounded.
+//! into a buffer of exactly its advertised size that the caller sized and bounded. In a TD the
+//! device can only reach shared memory: DMA then goes through a bounce buffer the caller
+//! shared ([`FwCfg::use_bounce_buffer`]) and takes back when it is done with the device
+//! ([`FwCfg::into_bounce_buffer`]).
 
 use super::{IoWidth, Platform};
 use alloc::vec::Vec;
@@ -200,6 +203,13 @@ impl<'p> FwCfg<'p> {
         if len > BOUNCE_HEADER {
             self.bounce = Some(Bounce { addr, len, mask });
         }
+    }
+
+    /// Ends the use of this device and returns its bounce buffer `(addr, len)`, if it had
+    /// one, for the caller to give back (in a TD: make it private again). Taking the device by
+    /// value makes every later fw_cfg access a compile error.
+    pub fn into_bounce_buffer(self) -> Option<(u64, u64)> {
+        self.bounce.map(|b| (b.addr, b.len))
     }
 
     /// The platform this device is reached through.

@@ -85,6 +85,10 @@ impl Platform for LegacyVm {
         Ok(0)
     }
 
+    unsafe fn unshare(&self, _start: u64, _len: u64) -> Result<(), Error> {
+        Ok(())
+    }
+
     fn halt(&self) -> ! {
         loop {
             cpu::disable_interrupts();

@@ -104,11 +104,19 @@ pub trait Platform: Sync {
     fn halt(&self) -> !;
     /// Makes `[start, start + len)` (page aligned, accepted RAM) visible to the host, e.g. as
     /// a DMA buffer, and returns the mask to OR into addresses handed to the host (TD: MapGPA
-    /// to shared, the shared bit; legacy VM: nothing to do, 0). The range stays shared.
+    /// to shared, the shared bit; legacy VM: nothing to do, 0). The range stays shared until
+    /// [`Platform::unshare`].
     ///
     /// # Safety
     /// The host may read and write the range from now on: it must hold nothing private.
     unsafe fn share(&self, start: u64, len: u64) -> Result<u64, Error>;
+    /// Makes a range [`Platform::share`] shared private RAM again (TD: MapGPA to private, then
+    /// TDG.MEM.PAGE.ACCEPT, which zeroes it; legacy VM: nothing to do).
+    ///
+    /// # Safety
+    /// The range must have been shared by `share` and must no longer be in use (no device
+    /// access in flight, nothing reads it afterwards expecting the old contents).
+    unsafe fn unshare(&self, start: u64, len: u64) -> Result<(), Error>;
     /// Moves the application processors (if the firmware holds any) into the loop of the OS
     /// mailbox at `mailbox` (8 KiB reserved: mailbox page + loop code), which the MADT's
     /// Multiprocessor Wakeup structure announces.

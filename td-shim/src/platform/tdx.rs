@@ -17,11 +17,14 @@ pub struct Tdx {
     aps: spin::Once<Option<ApPool>>,
 }
 
-/// The application processors waiting in the early mailbox, and a stack for each.
+/// The application processors waiting in the early mailbox.
 struct ApPool {
     mailbox: Mailbox,
-    /// Stack tops, index i for vCPU i + 1.
-    stacks: Vec<u64>,
+    /// Number of APs (vCPUs 1..=aps).
+    aps: u32,
+    /// Stack tops of the APs that take accept work, index i for vCPU i + 1, made at the first
+    /// parallel accept ([`Tdx::accept_workers`]); `None` when one of them failed to set up.
+    workers: spin::Once<Option<Vec<u64>>>,
 }
 
 /// Most APs that take part in accepting memory.
@@ -60,7 +63,8 @@ impl AcceptJob {
 }
 
 /// Entry of an AP given accept work: `job` is the address of an [`AcceptJob`].
-extern "sysv64" fn ap_accept_worker(_vcpu: u64, job: u64) {
+extern "sysv64" fn ap_accept_worker(vcpu: u64, job: u64) {
+    ap::selftest(vcpu as u32);
     // SAFETY: the bootstrap processor passes the address of a live AcceptJob and waits for
     // every worker's `finished` increment before it drops it.
     let job = unsafe { &*(job as *const AcceptJob) };
@@ -122,25 +126,67 @@ impl Tdx {
                 // The APs still run on the reset vector's tables: give them ours (all RAM).
                 for vcpu in 1..=aps {
                     // SAFETY: the current CR3 maps all RAM, the image and the mailbox.
-                    if unsafe { mailbox.send(vcpu, ap::CMD_SET_CR3, 0, [cpu::cr3(), 0]) }.is_err() {
+                    let r = unsafe { mailbox.send(vcpu, ap::CMD_SET_CR3, 0, [cpu::cr3(), 0]) };
+                    if self.answered(r).is_err() {
                         log::warn!("vcpu {vcpu} did not take the page tables; accepting on one");
                         return None;
                     }
                 }
-                // Each with an unmapped guard page below it (arch::gdt records it by name).
-                let stacks = (1..=aps)
-                    .map(|vcpu| {
-                        gdt::alloc_stack(
-                            AP_STACK_SIZE as u64,
-                            "application-processor stack",
-                            Some(vcpu),
-                        )
-                    })
-                    .collect();
                 log::info!("{aps} application processors ready");
-                Some(ApPool { mailbox, stacks })
+                Some(ApPool {
+                    mailbox,
+                    aps,
+                    workers: spin::Once::new(),
+                })
             })
             .as_ref()
+    }
+
+    /// The stacks of the APs that take accept work (vCPUs 1..=min(APs, 15)), made the first
+    /// time: for each, a stack with an unmapped guard page below it (arch::gdt records it by
+    /// name), then its own GDT, TSS and the firmware's IDT, so that a fault there is
+    /// reported (`arch::ap` module docs). `None` (accept on one) when an AP did not answer.
+    fn accept_workers<'a>(&self, pool: &'a ApPool) -> Option<&'a [u64]> {
+        pool.workers
+            .call_once(|| {
+                let count = (pool.aps as usize).min(MAX_ACCEPT_WORKERS) as u32;
+                let mut stacks = Vec::new();
+                for vcpu in 1..=count {
+                    let stack = gdt::alloc_stack(AP_STACK_SIZE as u64, "accept stack", Some(vcpu));
+                    // SAFETY: the AP runs on the current tables (`ap_pool` sent them, and
+                    // only `park_aps` changes them), which map the heap and the firmware; the
+                    // stack is its alone; the IDT was installed first thing in the boot.
+                    let r = unsafe { pool.mailbox.install_exception_tables(vcpu, stack) };
+                    if self.answered(r).is_err() {
+                        log::warn!(
+                            "vcpu {vcpu} did not load its exception tables; accepting on one"
+                        );
+                        return None;
+                    }
+                    stacks.push(stack);
+                }
+                log::debug!("{count} application processors have exception tables");
+                Some(stacks)
+            })
+            .as_deref()
+    }
+
+    /// The outcome of a mailbox command: `Err(vcpu)` when that AP did not answer; when an AP
+    /// stopped on a fatal error instead, the boot stops here too ([`Tdx::stop_after_ap`]).
+    fn answered(&self, r: Result<(), ap::Error>) -> Result<(), u32> {
+        match r {
+            Ok(()) => Ok(()),
+            Err(ap::Error::Timeout { vcpu }) => Err(vcpu),
+            Err(ap::Error::Stopped { vcpu }) => self.stop_after_ap(vcpu),
+        }
+    }
+
+    /// Stops this (bootstrap) processor because the AP `vcpu` stopped on a fatal error. That
+    /// AP reported it (console, ReportFatalError: in a real TD the VMM ends the TD then), so
+    /// only a line saying why the boot ends here, no second fatal-error report.
+    fn stop_after_ap(&self, vcpu: u32) -> ! {
+        log::error!("boot stopped: vcpu {vcpu} stopped on a fatal error");
+        self.halt()
     }
 
     /// The shared bit (bit GPAW − 1) as a mask; 0 under the emulated TDX module, where an
@@ -239,10 +285,11 @@ impl Platform for Tdx {
         let mid_end = end - end % SIZE_2M;
         let pool = if mid_end > mid_start && mid_end - mid_start >= PARALLEL_THRESHOLD {
             self.ap_pool()
+                .and_then(|pool| Some((pool, self.accept_workers(pool)?)))
         } else {
             None
         };
-        let Some(pool) = pool else {
+        let Some((pool, stacks)) = pool else {
             // SAFETY: forwarded to the caller.
             return unsafe { Self::accept_range(start, end) };
         };
@@ -265,22 +312,22 @@ impl Platform for Tdx {
             failed_gpa: AtomicU64::new(0),
             failed_status: AtomicU64::new(0),
         };
-        let workers = pool.stacks.len().min(MAX_ACCEPT_WORKERS);
         let mut started = 0u32;
-        for (i, &stack) in pool.stacks.iter().take(workers).enumerate() {
+        for (i, &stack) in stacks.iter().enumerate() {
             let vcpu = i as u32 + 1;
             let job_addr = &job as *const AcceptJob as u64;
             // SAFETY: `ap_accept_worker` is an extern "sysv64" fn(u64, u64) safe to run on an
             // AP with the job's address; the stack belongs to that AP alone; we wait below for
             // every started worker before `job` goes away.
-            match unsafe {
+            let r = unsafe {
                 pool.mailbox.send(
                     vcpu,
                     ap::CMD_ASSIGN_WORK,
                     ap_accept_worker as extern "sysv64" fn(u64, u64) as usize as u64,
                     [stack, job_addr],
                 )
-            } {
+            };
+            match self.answered(r) {
                 Ok(()) => started += 1,
                 Err(_) => break,
             }
@@ -288,6 +335,10 @@ impl Platform for Tdx {
         job.run();
         let mut spins = 0u64;
         while job.finished.load(Ordering::SeqCst) < started {
+            // A worker that faulted never finishes: do not wait out the timeout.
+            if let Some(vcpu) = ap::stopped() {
+                self.stop_after_ap(vcpu);
+            }
             core::hint::spin_loop();
             spins += 1;
             if spins > 20_000_000_000 {
@@ -319,14 +370,29 @@ impl Platform for Tdx {
     fn fatal(&self, code: u32) -> ! {
         // SAFETY: we are in a TD; ReportFatalError shares no memory.
         let _ = unsafe { tdcall::report_fatal_error(code) };
+        // On an AP: let the bootstrap processor, which may be waiting for it, stop too.
+        ap::note_stop();
         self.halt()
     }
 
     unsafe fn share(&self, start: u64, len: u64) -> Result<u64, Error> {
-        let mask = self.shared_mask();
+        // MapGPA takes the GPA with the shared bit (GPAW − 1) set; devices get addresses with
+        // `shared_mask`, the same bit, except under the emulated module (the real address).
+        let bit = crate::format::hob::shared_bit(self.info.gpaw).unwrap_or(1 << 47);
         // SAFETY: forwarded to the caller: the range holds nothing private.
-        unsafe { tdcall::vmcall(tdcall::TDVMCALL_MAP_GPA, start | mask, len, 0, 0) }?;
-        Ok(mask)
+        unsafe { tdcall::map_gpa(start | bit, len) }?;
+        Ok(self.shared_mask())
+    }
+
+    unsafe fn unshare(&self, start: u64, len: u64) -> Result<(), Error> {
+        let end = start
+            .checked_add(len)
+            .ok_or(Error::BadRange { start, end: start })?;
+        // GHCI order: MapGPA to private (shared bit clear), then accept the pages again.
+        // SAFETY: forwarded to the caller: the range was shared and is no longer in use.
+        unsafe { tdcall::map_gpa(start, len) }?;
+        // SAFETY: the pages just became private and pending: nothing can be in them.
+        unsafe { Self::accept_range(start, end) }
     }
 
     fn park_aps(&self, mailbox: u64) -> Result<(), Error> {
@@ -342,21 +408,21 @@ impl Platform for Tdx {
             os.reset_for_os();
             ap::install_os_loop(loop_at);
         }
-        for vcpu in 1..=pool.stacks.len() as u32 {
+        for vcpu in 1..=pool.aps {
             // SAFETY: the final page tables (reserved memory) map all RAM, the OS mailbox and
-            // its loop code.
-            unsafe { pool.mailbox.send(vcpu, ap::CMD_SET_CR3, 0, [cpu::cr3(), 0]) }
-                .map_err(|t| Error::ApTimeout { vcpu: t.vcpu })?;
+            // its loop code (and the heap and firmware, where an AP's exception tables are).
+            let r = unsafe { pool.mailbox.send(vcpu, ap::CMD_SET_CR3, 0, [cpu::cr3(), 0]) };
+            self.answered(r).map_err(|vcpu| Error::ApTimeout { vcpu })?;
             // SAFETY: the loop code was just copied there and runs forever with RBX = mailbox.
-            unsafe {
+            let r = unsafe {
                 pool.mailbox
                     .send(vcpu, ap::CMD_WAKEUP, loop_at, [mailbox, 0])
-            }
-            .map_err(|t| Error::ApTimeout { vcpu: t.vcpu })?;
+            };
+            self.answered(r).map_err(|vcpu| Error::ApTimeout { vcpu })?;
         }
         log::info!(
             "{} application processors wait in the os mailbox at {mailbox:#x}",
-            pool.stacks.len()
+            pool.aps
         );
         Ok(())
     }
