@@ -22,6 +22,18 @@ use td_shim_boot_tests::{emulated_rtmrs, image, images_dir, Outcome, Run};
 use td_shim_tools::{reference, vmm};
 
 const BOOT_TIMEOUT: Duration = Duration::from_secs(180);
+/// The fw_cfg file that switches measured boot on in a legacy VM (off by default there).
+const SWITCH: &str = "opt/td-shim/measured-boot";
+
+/// Asks a legacy VM's firmware to measure (`-fw_cfg name=...,string=on`).
+fn measuring(run: Run) -> Run {
+    switch(run, "on")
+}
+
+fn switch(run: Run, value: &str) -> Run {
+    run.arg("-fw_cfg")
+        .arg(&format!("name={SWITCH},string={value}"))
+}
 const GIB: u64 = 1 << 30;
 
 type Digest = [u8; 48];
@@ -217,7 +229,7 @@ fn linux_via_fw_cfg_in_a_legacy_vm_logs_every_input() {
     let kernel_path = kernels_dir().join("vmlinuz-6.12");
     let cmdline = "console=ttyS0 tdshim-dump-ccel measured-boot-test";
     let (o, log) = boot_and_dump(
-        Run::new(image("linux.bin")).memory("1G"),
+        measuring(Run::new(image("linux.bin")).memory("1G")),
         Some(&kernel_path),
         cmdline,
         "legacy-fw-cfg",
@@ -282,7 +294,7 @@ fn embedded_kernel_is_measured_as_the_file() {
     // linux-embedded-6.12.bin: 6.12, the initramfs and a command line asking for the dump,
     // all inside the image (`cargo xtask boot-test`).
     let (o, log) = boot_and_dump(
-        Run::new(image("linux-embedded-6.12.bin")).memory("1G"),
+        measuring(Run::new(image("linux-embedded-6.12.bin")).memory("1G")),
         None,
         "",
         "embedded",
@@ -489,7 +501,7 @@ fn an_event_log_too_small_for_the_vmm_inputs_is_a_clean_refusal() {
     table[9] = 0u8.wrapping_sub(sum);
     std::fs::write(&big, &table).expect("write the table");
     let kernel_path = kernels_dir().join("vmlinuz-6.12");
-    let mut run = Run::new(image("linux.bin"))
+    let mut run = measuring(Run::new(image("linux.bin")))
         .memory("1G")
         .timeout(Duration::from_secs(60))
         .stop_on("td-shim: ERROR");
@@ -510,4 +522,91 @@ fn an_event_log_too_small_for_the_vmm_inputs_is_a_clean_refusal() {
         o.describe()
     );
     assert!(o.find("Linux version").is_none(), "{}", o.describe());
+}
+
+// ---- A legacy VM measures only when asked (boot/measurer.rs) ----
+
+#[test]
+fn a_legacy_vm_measures_nothing_by_default_and_publishes_no_log() {
+    let kernel_path = kernels_dir().join("vmlinuz-6.12");
+    let o = Run::new(image("linux.bin"))
+        .memory("1G")
+        .timeout(BOOT_TIMEOUT)
+        .stop_on("td-shim: ERROR")
+        .arg("-kernel")
+        .arg(path_str(&kernel_path))
+        .arg("-initrd")
+        .arg(path_str(&images_dir().join("initramfs.img")))
+        .arg("-append")
+        .arg("console=ttyS0")
+        .run()
+        .expect("qemu starts");
+    assert!(o.find("TDSHIM-INIT-DONE").is_some(), "{}", o.describe());
+    assert!(
+        o.find("td-shim: INFO  measured boot: off in a legacy vm")
+            .is_some(),
+        "{}",
+        o.describe()
+    );
+    assert!(o.find("event log at").is_none(), "{}", o.describe());
+    // QEMU's tables reached the kernel; the CCEL did not.
+    let (_, acpi) = o.find("TDSHIM-FACT acpi=").expect("acpi fact");
+    assert!(acpi.contains("FACP") && acpi.contains("APIC"), "{acpi}");
+    assert!(!acpi.contains("CCEL"), "{acpi}");
+}
+
+/// The example payload in a legacy VM with the switch at `value` (None: no switch).
+fn example_with_switch(value: Option<&str>) -> Outcome {
+    let mut run = Run::new(image("example.bin"))
+        .memory("512M")
+        .timeout(Duration::from_secs(60))
+        .stop_on("td-shim: ERROR");
+    if let Some(v) = value {
+        run = switch(run, v);
+    }
+    run.run().expect("qemu starts")
+}
+
+#[test]
+fn the_switch_turns_measuring_on_and_off_for_an_executable_payload() {
+    for value in [None, Some("off"), Some("0")] {
+        let o = example_with_switch(value);
+        assert!(
+            o.find("measured boot: off in a legacy vm").is_some(),
+            "{value:?}\n{}",
+            o.describe()
+        );
+        assert!(
+            o.find("td-payload: event log: no ccel table in the payload hob")
+                .is_some(),
+            "{value:?}\n{}",
+            o.describe()
+        );
+    }
+    let o = example_with_switch(Some("on"));
+    assert!(
+        o.find("no rtmrs in a legacy vm, measurements go to the event log")
+            .is_some(),
+        "{}",
+        o.describe()
+    );
+    // The VMM's e820, the CFV, the payload and the two separators.
+    let (_, line) = o
+        .find("td-payload: event log at")
+        .expect("the payload found the log");
+    assert!(line.ends_with(": 5 events"), "{line}");
+}
+
+#[test]
+fn a_misspelt_switch_is_refused_not_ignored() {
+    for value in ["yes", "ON", "on\n\n", "of"] {
+        let o = example_with_switch(Some(value));
+        assert!(
+            o.find(r#"td-shim: ERROR boot failed: fw_cfg opt/td-shim/measured-boot must be "on" or "off" (or 1 or 0)"#)
+                .is_some(),
+            "{value:?}\n{}",
+            o.describe()
+        );
+        assert!(o.find("td-payload").is_none(), "{}", o.describe());
+    }
 }

@@ -25,8 +25,12 @@ fn secure(name: &str) -> PathBuf {
     images_dir().join("secure").join(name)
 }
 
+/// Boots in a legacy VM, asking the firmware to measure (off there by default) so that the
+/// payload can count the secure-boot events in the log.
 fn boot(image: PathBuf) -> Outcome {
     Run::new(image)
+        .arg("-fw_cfg")
+        .arg("name=opt/td-shim/measured-boot,string=on")
         .memory("512M")
         .timeout(TIMEOUT)
         .stop_on("td-shim: ERROR")

@@ -33,6 +33,11 @@ pub enum Error {
     NoMemoryMap,
     /// The image carries no payload and the VMM supplied none.
     NoPayload,
+    /// A fw_cfg switch file (`opt/td-shim/...`) holds a value the firmware does not know.
+    BadSwitch {
+        file: &'static str,
+        expected: &'static str,
+    },
     /// A fixed early region is not RAM in the memory map.
     EarlyRegionNotRam {
         name: &'static str,
@@ -73,6 +78,7 @@ impl Error {
             Error::InitrdDoesNotFit { .. } => 17,
             Error::EventLog(_) => 18,
             Error::SecureBoot(_) => 19,
+            Error::BadSwitch { .. } => 20,
         }
     }
 }
@@ -95,6 +101,9 @@ impl fmt::Display for Error {
             }
             Error::NoPayload => {
                 f.write_str("no payload: the image has no payload fv and the vmm gave none")
+            }
+            Error::BadSwitch { file, expected } => {
+                write!(f, "fw_cfg {file} must be {expected}")
             }
             Error::EarlyRegionNotRam { name, base } => {
                 write!(

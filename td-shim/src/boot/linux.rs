@@ -179,7 +179,7 @@ pub fn prepare(
             load
         }
     };
-    measurer::record(&match src {
+    measurer::record(|| match src {
         Source::FwCfg => {
             // SAFETY: [load, load + pm_len) holds the kernel just read there (reserved above).
             let pm = unsafe { mem::phys_slice(load, kernel.pm_len) };
@@ -188,7 +188,7 @@ pub fn prepare(
         Source::Embedded { kernel: bytes, .. } => measure::payload(bytes.as_ptr() as u64, bytes),
         Source::PayloadSection { base, region, .. } => measure::payload(base, region),
     })?;
-    measurer::record(&match src {
+    measurer::record(|| match src {
         Source::PayloadSection {
             cmdline: Some(param),
             ..
@@ -236,7 +236,7 @@ pub fn prepare(
             } => dest.copy_from_slice(bytes),
             Source::Embedded { initrd: None, .. } | Source::PayloadSection { .. } => {}
         }
-        measurer::record(&measure::initrd(at, dest))?;
+        measurer::record(|| measure::initrd(at, dest))?;
         info!("linux: initrd at {:#x}, {:#x} bytes", at, initrd_len);
         Some((at, initrd_len))
     };
@@ -255,9 +255,10 @@ pub fn prepare(
         }
         None => acpi::build_minimal(vcpus, os_mailbox, map)?.rsdp,
     };
-    // The event log, for the OS: the CCEL table.
-    let ccel = measurer::ccel_table().ok_or(Error::Image("no event log for the ccel table"))?;
-    acpi::add_table(rsdp, &ccel, map)?;
+    // The event log, for the OS: the CCEL table (none when measuring is off).
+    if let Some(ccel) = measurer::ccel_table() {
+        acpi::add_table(rsdp, &ccel, map)?;
+    }
     let rsdp = Some(rsdp);
 
     // 6. Command line and zero page, kept (E820 ACPI) until the kernel has copied them.

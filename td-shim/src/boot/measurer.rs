@@ -6,6 +6,13 @@
 //!
 //! One measurer per boot, kept here so that the fatal-error path can close the log with the
 //! error separator whatever stage failed.
+//!
+//! A TD always measures. A legacy VM has no measurement registers, so nothing could anchor
+//! its log, and hashing the inputs is pure cost there (a 14 MB kernel takes ~140 ms under
+//! QEMU's TCG): it measures only when the VMM asks, with the fw_cfg file [`OPT_FILE`] = `on`
+//! (`-fw_cfg name=opt/td-shim/measured-boot,string=on`), e.g. to check a prediction
+//! without TDX. Switched off, nothing is hashed, no log area is reserved and no CCEL is
+//! published; the measuring functions here take a closure that they run only when on.
 
 use crate::error::Error;
 use crate::format::event_log::{self, Writer};
@@ -15,9 +22,14 @@ use crate::mem::{
     self,
     map::{MemoryMap, Usage},
 };
+use crate::platform::fw_cfg::FwCfg;
 use crate::platform::{Platform, PlatformKind};
 use alloc::vec::Vec;
 use log::{debug, info};
+
+/// fw_cfg file that switches measured boot on (`on`) or off (`off`) in a legacy VM; not read
+/// in a TD, where the VMM is untrusted and measuring is not optional.
+pub const OPT_FILE: &str = "opt/td-shim/measured-boot";
 
 /// Size of the event log area (upstream's value; QEMU's ACPI files, logged in full, take
 /// most of it).
@@ -30,7 +42,16 @@ struct Measurer {
     events: u32,
 }
 
-static MEASURER: spin::Mutex<Option<Measurer>> = spin::Mutex::new(None);
+/// The boot's measuring state.
+enum State {
+    /// Before [`start`].
+    Pending,
+    /// Legacy VM, not asked to measure.
+    Off,
+    On(Measurer),
+}
+
+static MEASURER: spin::Mutex<State> = spin::Mutex::new(State::Pending);
 
 impl Measurer {
     /// Extends RTMR[`mr_index` − 1] with `digest` and logs the record whose event data is
@@ -76,9 +97,41 @@ fn rtmr_index(mr_index: u32) -> Result<u8, Error> {
         .ok_or(Error::Image("event for an invalid measurement register"))
 }
 
-/// Allocates the log area (below 4 GiB, ACPI NVS) and writes the Spec ID header. Says once
-/// when there are no registers behind the log (legacy VM).
-pub fn start(p: &'static dyn Platform, map: &mut MemoryMap) -> Result<(), Error> {
+/// Whether this boot measures: always in a TD; in a legacy VM when fw_cfg's [`OPT_FILE`]
+/// says `on` or `1` (absent, `off` or `0`: no; anything else is refused, so a typo does not
+/// silently turn measuring off).
+pub fn wanted(p: &dyn Platform, fw: Option<&FwCfg<'_>>) -> Result<bool, Error> {
+    if p.kind() == PlatformKind::Tdx {
+        return Ok(true);
+    }
+    let Some((fw, file)) = fw.and_then(|fw| Some((fw, fw.find(OPT_FILE)?))) else {
+        return Ok(false);
+    };
+    let mut value = [0u8; 8];
+    let bad = Error::BadSwitch {
+        file: OPT_FILE,
+        expected: "\"on\" or \"off\" (or 1 or 0)",
+    };
+    let dest = value.get_mut(..file.size as usize).ok_or(bad)?;
+    fw.read_file(file, dest)?;
+    // QEMU's `string=` keeps the bytes as given; a file from `file=` may end in a newline.
+    match dest.strip_suffix(b"\n").unwrap_or(dest) {
+        b"on" | b"1" => Ok(true),
+        b"off" | b"0" => Ok(false),
+        _ => Err(bad),
+    }
+}
+
+/// Starts measured boot when `on` ([`wanted`]): allocates the log area (below 4 GiB, ACPI
+/// NVS) and writes the Spec ID header and the events measured before it existed. Says once
+/// when there are no registers behind the log (legacy VM), or that measuring is off.
+pub fn start(p: &'static dyn Platform, map: &mut MemoryMap, on: bool) -> Result<(), Error> {
+    if !on {
+        EARLY.lock().clear();
+        *MEASURER.lock() = State::Off;
+        info!("measured boot: off in a legacy vm (no measurement registers); fw_cfg {OPT_FILE}=on turns it on");
+        return Ok(());
+    }
     let base = map.allocate(EVENT_LOG_SIZE, PAGE_SIZE, FOUR_GIB, Usage::EventLog)?;
     // SAFETY: just allocated from free (accepted) RAM for the log alone, identity mapped; the
     // slice lives as long as the boot (the area is reserved for the OS afterwards).
@@ -94,7 +147,7 @@ pub fn start(p: &'static dyn Platform, map: &mut MemoryMap) -> Result<(), Error>
             "measured boot: no rtmrs in a legacy vm, measurements go to the event log at {base:#x} only"
         ),
     }
-    *MEASURER.lock() = Some(Measurer {
+    *MEASURER.lock() = State::On(Measurer {
         platform: p,
         log,
         base,
@@ -103,23 +156,35 @@ pub fn start(p: &'static dyn Platform, map: &mut MemoryMap) -> Result<(), Error>
     Ok(())
 }
 
-/// Extends the event's RTMR, then logs it.
-pub fn record(e: &Event) -> Result<(), Error> {
-    let mut guard = MEASURER.lock();
-    let m = guard.as_mut().ok_or(Error::Image(
-        "measurement before the event log exists (firmware bug)",
-    ))?;
-    let rtmr = m.put(e.mr_index, e.event_type, &e.digest, &[&e.data])?;
-    debug!(
+/// Runs `f` on the measurer when measuring is on; errors before [`start`].
+fn with_measurer<T>(f: impl FnOnce(&mut Measurer) -> Result<T, Error>) -> Result<Option<T>, Error> {
+    match &mut *MEASURER.lock() {
+        State::Pending => Err(Error::Image(
+            "measurement before the event log exists (firmware bug)",
+        )),
+        State::Off => Ok(None),
+        State::On(m) => f(m).map(Some),
+    }
+}
+
+/// Forms the event with `event` (the hashing happens there) when measuring is on, extends its
+/// RTMR, then logs it.
+pub fn record(event: impl FnOnce() -> Event) -> Result<(), Error> {
+    with_measurer(|m| {
+        let e = event();
+        let rtmr = m.put(e.mr_index, e.event_type, &e.digest, &[&e.data])?;
+        debug!(
         "measured into rtmr{}: type {:#x}, {} bytes of event data, digest {:02x}{:02x}{:02x}{:02x}…",
         rtmr,
         e.event_type,
         e.data.len(),
         e.digest[0],
         e.digest[1],
-        e.digest[2],
-        e.digest[3]
-    );
+            e.digest[2],
+            e.digest[3]
+        );
+        Ok(())
+    })?;
     Ok(())
 }
 
@@ -127,26 +192,24 @@ pub fn record(e: &Event) -> Result<(), Error> {
 /// its bytes into the log without a heap copy (a VMM can make them large: a log that cannot
 /// take them is a clean refusal, not an out-of-memory panic).
 pub fn record_fw_cfg_file(name: &str, bytes: &[u8]) -> Result<(), Error> {
-    let mut guard = MEASURER.lock();
-    let m = guard.as_mut().ok_or(Error::Image(
-        "measurement before the event log exists (firmware bug)",
-    ))?;
-    let head = event_log::platform_config_info_header(name, bytes.len());
-    m.put(
-        measure::MR_RTMR0,
-        event_log::EV_PLATFORM_CONFIG_FLAGS,
-        &event_log::sha384(bytes),
-        &[&head, bytes],
-    )?;
+    with_measurer(|m| {
+        let head = event_log::platform_config_info_header(name, bytes.len());
+        m.put(
+            measure::MR_RTMR0,
+            event_log::EV_PLATFORM_CONFIG_FLAGS,
+            &event_log::sha384(bytes),
+            &[&head, bytes],
+        )
+    })?;
     Ok(())
 }
 
 /// Closes RTMR0 and RTMR1 with the separator (the last measurement before the hand-off).
 pub fn finish() -> Result<(), Error> {
     for e in measure::separators() {
-        record(&e)?;
+        record(|| e)?;
     }
-    if let Some(m) = MEASURER.lock().as_ref() {
+    if let State::On(m) = &*MEASURER.lock() {
         info!(
             "measured boot: {} events, {} bytes of event log",
             m.events,
@@ -156,10 +219,10 @@ pub fn finish() -> Result<(), Error> {
     Ok(())
 }
 
-/// The ACPI CCEL table for the log area, once started.
+/// The ACPI CCEL table for the log area, once started; `None` when measuring is off.
 pub fn ccel_table() -> Option<[u8; event_log::CCEL_SIZE]> {
     let guard = MEASURER.lock();
-    let m = guard.as_ref()?;
+    let State::On(m) = &*guard else { return None };
     let cc_type = match m.platform.kind() {
         PlatformKind::Tdx => event_log::CCEL_CC_TYPE_TDX,
         PlatformKind::LegacyVm => event_log::CCEL_CC_TYPE_NONE,
@@ -174,7 +237,7 @@ pub fn on_fatal() {
     let Some(mut guard) = MEASURER.try_lock() else {
         return;
     };
-    let Some(m) = guard.as_mut() else { return };
+    let State::On(m) = &mut *guard else { return };
     for e in [
         measure::error_separator(measure::MR_RTMR0),
         measure::error_separator(measure::MR_RTMR1),

@@ -115,9 +115,10 @@ fn try_boot(entry: &EntryArgs, p: &'static dyn Platform) -> Result<Handoff, Erro
 
     // Measured boot: the log (which first records the VMM's memory description, measured
     // when it was read), then the image's configuration volume (RTMR0).
-    measurer::start(p, &mut map)?;
+    let measuring = measurer::wanted(p, fw.as_ref())?;
+    measurer::start(p, &mut map, measuring)?;
     if let Some((base, region)) = image.cfv {
-        measurer::record(&crate::measure::cfv(base, region))?;
+        measurer::record(|| crate::measure::cfv(base, region))?;
     }
 
     let target = choose_target(&image, fw.as_ref())?;
@@ -133,7 +134,7 @@ fn try_boot(entry: &EntryArgs, p: &'static dyn Platform) -> Result<Handoff, Erro
     let prepared = match target {
         Target::Elf(bytes) => {
             let elf = secure_payload(&image, bytes)?;
-            measurer::record(&crate::measure::payload(elf.as_ptr() as u64, elf))?;
+            measurer::record(|| crate::measure::payload(elf.as_ptr() as u64, elf))?;
             Prepared::Elf(load_elf(elf, &mut map)?)
         }
         Target::Linux(src) => {
@@ -179,8 +180,9 @@ fn try_boot(entry: &EntryArgs, p: &'static dyn Platform) -> Result<Handoff, Erro
     // Hand-off data last, so that its memory view shows every region above.
     match prepared {
         Prepared::Elf(elf) => {
-            let ccel = measurer::ccel_table().expect("the event log exists");
-            let hob = tables::payload_hob(&map, image.payload_fv, tables_base, &[&ccel]);
+            let ccel = measurer::ccel_table();
+            let acpi: alloc::vec::Vec<&[u8]> = ccel.iter().map(|t| t.as_slice()).collect();
+            let hob = tables::payload_hob(&map, image.payload_fv, tables_base, &acpi);
             if hob.len() as u64 > TABLES_SIZE {
                 return Err(Error::Image("payload hob larger than its region"));
             }
@@ -273,7 +275,7 @@ fn secure_payload(image: &inputs::Image, payload: &'static [u8]) -> Result<&'sta
     let cfv = image.cfv.map(|(_, bytes)| bytes);
     if let Some(Ok(policy)) = cfv.map(crate::format::cfv::policy) {
         if let Some(anchor) = policy.anchor {
-            measurer::record(&crate::measure::secure_policy_db(anchor.bytes))?;
+            measurer::record(|| crate::measure::secure_policy_db(anchor.bytes))?;
         }
     }
     match crate::secure_boot::verify(cfv, payload)? {
@@ -284,8 +286,8 @@ fn secure_payload(image: &inputs::Image, payload: &'static [u8]) -> Result<&'sta
             anchor_file,
             min_svn,
         } => {
-            measurer::record(&crate::measure::secure_authority(anchor_file))?;
-            measurer::record(&crate::measure::payload_svn(svn))?;
+            measurer::record(|| crate::measure::secure_authority(anchor_file))?;
+            measurer::record(|| crate::measure::payload_svn(svn))?;
             info!(
                 "secure boot: payload signature verified, svn {svn} (minimum {})",
                 min_svn.unwrap_or(0)

@@ -161,6 +161,8 @@ pub enum Error {
     Truncated { need: u64, len: u64 },
     /// `boot_flag` (0x1FE) is not 0xAA55.
     BadBootFlag { found: u16 },
+    /// The file is an ELF (an uncompressed `vmlinux`), not a bzImage.
+    ElfKernel,
     /// `header` (0x202) is not "HdrS".
     BadMagic { found: u32 },
     /// Boot protocol older than 2.12 (no 64-bit entry flag).
@@ -201,6 +203,9 @@ impl fmt::Display for Error {
             Error::Truncated { need, len } => {
                 write!(f, "bzimage of {len:#x} bytes is truncated: needs {need:#x}")
             }
+            Error::ElfKernel => f.write_str(
+                "this is an elf file (vmlinux), not a bzimage: td-shim boots the bzimage (arch/x86/boot/bzImage, /boot/vmlinuz-*)",
+            ),
             Error::BadBootFlag { found } => {
                 write!(f, "bzimage boot_flag {found:#x} at 0x1fe is not 0xaa55")
             }
@@ -347,6 +352,9 @@ pub fn parse_parts(setup: &[u8], pm_len: u64) -> Result<Kernel, Error> {
 /// The rules of [`parse`]: `head` is a prefix of the file holding at least the setup header,
 /// `len` the length of the whole file.
 fn check(head: &[u8], len: u64) -> Result<Kernel, Error> {
+    if head.starts_with(b"\x7fELF") {
+        return Err(Error::ElfKernel);
+    }
     let truncated = |need: usize| Error::Truncated {
         need: need as u64,
         len: head.len() as u64,
@@ -747,6 +755,19 @@ mod tests {
         assert_eq!(with(|b| b[0x211] = 0xFE), Err(Error::NotLoadedHigh));
         let k = with(|b| put(b, 0x236, &0x0003u16.to_le_bytes())).unwrap();
         assert!(k.can_load_above_4g);
+    }
+
+    #[test]
+    fn an_elf_vmlinux_is_named_as_such() {
+        // ELF magic: refused by name, whether whole or as QEMU's setup part (the first 8 KiB).
+        let mut elf = vec![0u8; 8192];
+        elf[..4].copy_from_slice(b"\x7fELF");
+        assert_eq!(parse(&elf), Err(Error::ElfKernel));
+        assert_eq!(parse_parts(&elf, 1 << 20), Err(Error::ElfKernel));
+        assert!(Error::ElfKernel.to_string().contains("vmlinux"));
+        // Three magic bytes are not enough to be called an ELF file.
+        elf[3] = b'F' ^ 0x20;
+        assert_eq!(parse(&elf), Err(Error::BadBootFlag { found: 0 }));
     }
 
     #[test]
