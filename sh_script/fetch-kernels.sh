@@ -6,6 +6,8 @@
 #   vmlinuz-6.1   the newest linux-image-6.1.0-*-cloud-amd64 kernel (bzImage)
 #   vmlinuz-6.12  the newest linux-image-6.12.*-cloud-amd64 kernel (bzImage)
 #   busybox       the static busybox from busybox-static (for the test initramfs)
+#   vmlinux-6.12  the uncompressed kernel (ELF) inside vmlinuz-6.12, unpacked by
+#                 sh_script/extract-vmlinux.sh (for the `-kernel vmlinux` tests)
 # The stable names are symlinks to the versioned files next to them. Nothing is installed:
 # packages are fetched with `apt-get download` and unpacked with `dpkg-deb -x`. A run that
 # finds all three files does nothing else (no apt calls); `apt-get update` runs only when a
@@ -23,13 +25,14 @@ log() { echo "fetch-kernels: $*" >&2; }
 
 report() {
     local f
-    for f in vmlinuz-6.1 vmlinuz-6.12 busybox; do
+    for f in vmlinuz-6.1 vmlinuz-6.12 busybox vmlinux-6.12; do
         printf '%s -> %s (%s bytes)\n' "$cache/$f" "$(readlink "$cache/$f" || echo "$f")" \
             "$(stat -L -c %s "$cache/$f")"
     done
 }
 
-if [ -s "$cache/vmlinuz-6.1" ] && [ -s "$cache/vmlinuz-6.12" ] && [ -x "$cache/busybox" ]; then
+if [ -s "$cache/vmlinuz-6.1" ] && [ -s "$cache/vmlinuz-6.12" ] && [ -x "$cache/busybox" ] &&
+    [ -s "$cache/vmlinux-6.12" ]; then
     report
     exit 0
 fi
@@ -121,5 +124,15 @@ if [ ! -x "$cache/busybox" ]; then
     chmod 0755 "$cache/busybox.part"
     mv "$cache/busybox.part" "$cache/busybox"
 fi
+
+# The vmlinux of the cached 6.12 kernel, named after its version like the bzImage.
+target="$(readlink "$cache/vmlinuz-6.12" || echo vmlinuz-6.12)"
+vmlinux="vmlinux-${target#vmlinuz-}"
+if [ ! -s "$cache/$vmlinux" ]; then
+    log "unpacking $vmlinux from $target"
+    "$root/sh_script/extract-vmlinux.sh" "$cache/$target" "$cache/$vmlinux.part" >/dev/null
+    mv "$cache/$vmlinux.part" "$cache/$vmlinux"
+fi
+[ "$vmlinux" = vmlinux-6.12 ] || ln -sfn "$vmlinux" "$cache/vmlinux-6.12"
 
 report

@@ -57,8 +57,10 @@ declare -A present=(
     [tpm2-tools]="has tpm2_eventlog"
     # Key generation for the secure-boot tests (td-shim-tools tests, cargo xtask boot-test).
     [openssl]="has openssl"
+    # Unpacks the vmlinux inside Debian's zstd-compressed 6.12 bzImage (sh_script/extract-vmlinux.sh).
+    [zstd]="has zstd"
 )
-order=(nasm clang llvm lld qemu-system-x86 binutils python3 busybox-static cpio ovmf seabios qemu-system-data tpm2-tools openssl)
+order=(nasm clang llvm lld qemu-system-x86 binutils python3 busybox-static cpio ovmf seabios qemu-system-data tpm2-tools openssl zstd)
 
 missing=()
 for pkg in "${order[@]}"; do

@@ -580,9 +580,10 @@ fn refuses_wrong_magic_fw_cfg() {
     );
 }
 
-/// A minimal uncompressed kernel as QEMU's `-kernel` takes an ELF: one PT_LOAD at 16 MiB and
-/// the PVH entry note (Xen, type 18) that QEMU insists on before it loads the file itself.
-fn tiny_vmlinux() -> Vec<u8> {
+/// A minimal uncompressed kernel as QEMU's `-kernel` takes an ELF: one PT_LOAD (r-x, 4 KiB)
+/// at `paddr`, entry `entry`, and the PVH entry note (Xen, type 18) that QEMU insists on
+/// before it loads the file itself.
+fn tiny_vmlinux(entry: u64, paddr: u64) -> Vec<u8> {
     let mut f = vec![0u8; 0x2000];
     f[..8].copy_from_slice(&[0x7F, b'E', b'L', b'F', 2, 1, 1, 0]);
     let le16 = |f: &mut Vec<u8>, at: usize, v: u16| f[at..at + 2].copy_from_slice(&v.to_le_bytes());
@@ -591,16 +592,15 @@ fn tiny_vmlinux() -> Vec<u8> {
     le16(&mut f, 16, 2); // ET_EXEC
     le16(&mut f, 18, 62); // EM_X86_64
     le32(&mut f, 20, 1);
-    le64(&mut f, 24, 0x100_0000); // e_entry
+    le64(&mut f, 24, entry);
     le64(&mut f, 32, 64); // e_phoff
     le16(&mut f, 52, 64);
     le16(&mut f, 54, 56);
     le16(&mut f, 56, 2); // e_phnum
-                         // PT_LOAD r-x: file 0x1000.. at 16 MiB.
     let (ph, note) = (64, 64 + 56);
     le32(&mut f, ph, 1);
     le32(&mut f, ph + 4, 5);
-    for (i, v) in [0x1000u64, 0x100_0000, 0x100_0000, 0x1000, 0x1000, 0x1000]
+    for (i, v) in [0x1000u64, paddr, paddr, 0x1000, 0x1000, 0x1000]
         .iter()
         .enumerate()
     {
@@ -616,24 +616,38 @@ fn tiny_vmlinux() -> Vec<u8> {
         le32(&mut f, 0x100 + 4 * i, *v);
     }
     f[0x10C..0x110].copy_from_slice(b"Xen\0");
-    le32(&mut f, 0x110, 0x100_0000);
+    le32(&mut f, 0x110, paddr as u32);
     f[0x1000..0x1002].copy_from_slice(&[0xEB, 0xFE]); // jmp $
     f
 }
 
 #[test]
-fn refuses_a_vmlinux_by_name_fw_cfg() {
-    // QEMU loads an ELF kernel itself (PVH) and hands the firmware its first 8 KiB as the
-    // setup part; td-shim boots bzImages and must say that this is an ELF, not a bad header.
-    let s = Scratch::new("vmlinux");
-    let p = s.write("vmlinux-tiny", &tiny_vmlinux());
+fn refuses_a_vmlinux_whose_entry_is_not_its_code_fw_cfg() {
+    let s = Scratch::new("vmlinux-entry");
+    let p = s.write("vmlinux-entry", &tiny_vmlinux(0x200_0000, 0x100_0000));
     refuse_fw_cfg(
         "512M",
         &p,
         None,
         "console=ttyS0",
-        "an elf vmlinux (fw_cfg)",
-        &["elf file (vmlinux), not a bzimage"],
+        "a vmlinux entered outside its code (fw_cfg)",
+        &["entry 0x2000000 is not inside an executable segment"],
+    );
+}
+
+#[test]
+fn refuses_a_vmlinux_loaded_over_the_firmware_fw_cfg() {
+    // QEMU puts it where its program headers say, on the firmware's stack at 2 MiB: the
+    // firmware ran over it before it knew, so it must not jump there.
+    let s = Scratch::new("vmlinux-low");
+    let p = s.write("vmlinux-low", &tiny_vmlinux(0x20_0000, 0x20_0000));
+    refuse_fw_cfg(
+        "512M",
+        &p,
+        None,
+        "console=ttyS0",
+        "a vmlinux over the firmware (fw_cfg)",
+        &["payload needs [0x200000, 0x201000) which is not free ram"],
     );
 }
 

@@ -610,3 +610,118 @@ fn a_misspelt_switch_is_refused_not_ignored() {
         assert!(o.find("td-payload").is_none(), "{}", o.describe());
     }
 }
+
+// ---- An uncompressed kernel (vmlinux) through QEMU's -kernel (loader/vmlinux.rs) ----
+
+/// What `doc/measurement.md` says a vmlinux loaded by QEMU is measured as, built here from
+/// binutils' view of the file (`readelf -lW`), not the firmware's parser: the 64-byte ELF
+/// header and the program-header table, then every PT_LOAD with a non-zero memory size as
+/// loaded (file bytes, zeros up to p_memsz), in program-header order. Also returns the lowest
+/// physical address.
+fn vmlinux_as_measured(path: &Path) -> (Vec<u8>, u64) {
+    let out = Command::new("readelf")
+        .args(["-lW", path_str(path)])
+        .output()
+        .expect("readelf runs (binutils)");
+    assert!(out.status.success(), "readelf -lW failed");
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    let file = std::fs::read(path).expect("read the vmlinux");
+    // "There are 5 program headers, starting at offset 64"
+    let (count, offset) = text
+        .lines()
+        .find_map(|l| {
+            let rest = l.strip_prefix("There are ")?;
+            let (n, rest) = rest.split_once(" program headers, starting at offset ")?;
+            Some((n.parse::<usize>().ok()?, rest.trim().parse::<usize>().ok()?))
+        })
+        .expect("readelf names the program-header table");
+    let mut bytes = file[..64].to_vec();
+    bytes.extend_from_slice(&file[offset..offset + 56 * count]);
+    let mut low = u64::MAX;
+    let num = |s: &str| u64::from_str_radix(s.trim_start_matches("0x"), 16).expect("hex field");
+    for line in text
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("LOAD "))
+    {
+        // Type Offset VirtAddr PhysAddr FileSiz MemSiz Flg Align
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let (off, paddr, filesz, memsz) = (num(f[1]), num(f[3]), num(f[4]), num(f[5]));
+        if memsz == 0 {
+            continue;
+        }
+        low = low.min(paddr);
+        bytes.extend_from_slice(&file[off as usize..(off + filesz) as usize]);
+        bytes.resize(bytes.len() + (memsz - filesz) as usize, 0);
+    }
+    assert!(low != u64::MAX, "no LOAD lines in:\n{text}");
+    (bytes, low)
+}
+
+#[test]
+fn a_vmlinux_through_fw_cfg_boots_and_is_measured_as_loaded() {
+    let vmlinux = kernels_dir().join("vmlinux-6.12");
+    let cmdline = "console=ttyS0 tdshim-dump-ccel vmlinux-test";
+    let (o, log) = boot_and_dump(
+        measuring(Run::new(image("linux.bin")).memory("1G").smp(2)),
+        Some(&vmlinux),
+        cmdline,
+        "vmlinux",
+    );
+    // Booted as an ELF kernel, through its 64-bit entry, to the initramfs with both CPUs.
+    assert!(
+        o.find("td-shim: INFO  linux: elf kernel (vmlinux) loaded by qemu at [0x1000000, ")
+            .is_some(),
+        "{}",
+        o.describe()
+    );
+    assert!(
+        o.find("TDSHIM-FACT cpus_online=0-1").is_some(),
+        "{}",
+        o.describe()
+    );
+    assert!(
+        o.find(&format!("TDSHIM-FACT cmdline={cmdline}")).is_some(),
+        "{}",
+        o.describe()
+    );
+    let parsed = event_log::parse(&log).expect("the guest's CCEL log parses");
+    let events = named(&parsed.events);
+    let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        &names[..5],
+        [
+            "etc/e820",
+            "td_cfv",
+            "td_payload",
+            "td_payload_info",
+            "td_initrd"
+        ]
+    );
+    let (measured, low) = vmlinux_as_measured(&vmlinux);
+    let k = find(&events, "td_payload");
+    assert_eq!(k.mr_index, 2);
+    assert_eq!(hex(&k.digest), hex(&sha384(&measured)));
+    let (_, base, len) = event_log::parse_firmware_blob2(k.data).expect("blob2");
+    assert_eq!((base, len), (low, measured.len() as u64));
+    // The calculator predicts the same RTMR1 from the file (a legacy VM: what the log
+    // replays to).
+    let initrd = std::fs::read(images_dir().join("initramfs.img")).expect("read the initramfs");
+    let file = std::fs::read(&vmlinux).expect("read the vmlinux");
+    let img = std::fs::read(image("linux.bin")).expect("read the image");
+    let vmm = reference::vmm_inputs_from_log(&parsed);
+    let p = reference::predict(&reference::Inputs {
+        platform: reference::Platform::Legacy,
+        image: &img,
+        vmm_memory: vmm.memory.as_deref(),
+        fw_cfg_files: None,
+        kernel: Some(&file),
+        payload: None,
+        cmdline: Some(cmdline.as_bytes()),
+        initrd: Some(&initrd),
+    })
+    .expect("the calculator predicts");
+    let replayed = event_log::replay(&parsed.events);
+    assert_eq!(p.rtmr[1].map(|d| hex(&d)), Some(hex(&replayed[1])));
+    tpm2_eventlog_parses(&log, parsed.end, "vmlinux");
+}

@@ -20,7 +20,7 @@ use std::fmt::{self, Write as _};
 use td_shim::format::event_log::{self, Digest, RTMR_COUNT};
 use td_shim::format::metadata::{self, Metadata, SectionType};
 use td_shim::format::{fv, hob};
-use td_shim::loader::bzimage;
+use td_shim::loader::{bzimage, vmlinux};
 use td_shim::measure::{self, Event};
 
 /// Which firmware backend the prediction is for.
@@ -154,7 +154,7 @@ impl fmt::Display for Error {
             Error::TwoKernels => f.write_str("give either --kernel or --payload, not both"),
             Error::CmdlineHasNul => f.write_str("the command line contains a nul byte"),
             Error::NotAKernel { what, reason } => {
-                write!(f, "{what} is not a bzimage the firmware boots: {reason}")
+                write!(f, "{what} is not a kernel the firmware boots: {reason}")
             }
         }
     }
@@ -340,10 +340,13 @@ pub fn predict(inputs: &Inputs<'_>) -> Result<Prediction, Error> {
     let unused = |what: &'static str| Err(Error::Unused { what, path });
     for (what, k) in [("--kernel", inputs.kernel), ("--payload", inputs.payload)] {
         if let Some(k) = k {
-            bzimage::parse(k).map_err(|e| Error::NotAKernel {
-                what,
-                reason: e.to_string(),
-            })?;
+            let refused = |reason: String| Error::NotAKernel { what, reason };
+            // An ELF kernel boots through fw_cfg only (QEMU loads it: `--kernel`).
+            if what == "--kernel" && vmlinux::is_elf(k) {
+                measure::vmlinux_file(k).map_err(|e| refused(e.to_string()))?;
+            } else {
+                bzimage::parse(k).map_err(|e| refused(e.to_string()))?;
+            }
         }
     }
     match (&embedded, path) {
@@ -422,9 +425,20 @@ pub fn predict(inputs: &Inputs<'_>) -> Result<Prediction, Error> {
         }
         (None, _) => {
             let kernel = inputs.kernel.unwrap_or_default();
-            events.push(Predicted {
-                event: measure::kernel_file(0, kernel),
-                base_known: false,
+            events.push(if vmlinux::is_elf(kernel) {
+                // QEMU loads a vmlinux at its segments' physical addresses: base known.
+                Predicted {
+                    event: measure::vmlinux_file(kernel).map_err(|e| Error::NotAKernel {
+                        what: "--kernel",
+                        reason: e.to_string(),
+                    })?,
+                    base_known: true,
+                }
+            } else {
+                Predicted {
+                    event: measure::kernel_file(0, kernel),
+                    base_known: false,
+                }
             });
             events.push(known(measure::cmdline(inputs.cmdline.unwrap_or_default())));
             if let Some(i) = inputs.initrd.filter(|i| !i.is_empty()) {

@@ -3,7 +3,7 @@
 //! gives the one line printed before the firmware stops.
 
 use crate::format::{acpi, e820, event_log, fv, hob, metadata};
-use crate::loader::{bzimage, elf};
+use crate::loader::{bzimage, elf, vmlinux};
 use crate::mem::{map, paging};
 use crate::platform;
 use crate::secure_boot;
@@ -18,6 +18,8 @@ pub enum Error {
     E820(e820::Error),
     Elf(elf::Error),
     Linux(bzimage::Error),
+    /// An ELF kernel (vmlinux) QEMU loaded was refused.
+    Vmlinux(vmlinux::Error),
     Acpi(acpi::Error),
     Map(map::Error),
     Paging(paging::Error),
@@ -79,6 +81,7 @@ impl Error {
             Error::EventLog(_) => 18,
             Error::SecureBoot(_) => 19,
             Error::BadSwitch { .. } => 20,
+            Error::Vmlinux(_) => 21,
         }
     }
 }
@@ -118,6 +121,7 @@ impl fmt::Display for Error {
                 )
             }
             Error::Linux(e) => write!(f, "linux kernel: {e}"),
+            Error::Vmlinux(e) => write!(f, "linux kernel: {e}"),
             Error::Acpi(e) => write!(f, "acpi: {e}"),
             Error::EventLog(e) => write!(f, "measured boot: {e}"),
             Error::SecureBoot(e) => write!(f, "secure boot: {e}"),
@@ -148,6 +152,7 @@ wrap!(
     e820::Error => E820,
     elf::Error => Elf,
     bzimage::Error => Linux,
+    vmlinux::Error => Vmlinux,
     acpi::Error => Acpi,
     map::Error => Map,
     paging::Error => Paging,

@@ -188,6 +188,38 @@ pub fn kernel_file(base: u64, file: &[u8]) -> Event {
     kernel_parts(base, setup, pm)
 }
 
+/// RTMR1: an uncompressed kernel (`vmlinux`) that QEMU loaded itself (`-kernel vmlinux`, see
+/// `crate::loader::vmlinux`): SHA-384 over `headers` (the ELF header and the program-header
+/// table: where the entry point and the segments come from) followed by every loaded segment
+/// as it is in memory (its `p_memsz` bytes at `p_paddr`: file bytes, then zeros), in
+/// program-header order. The blob's base is the lowest segment address, its length the bytes
+/// hashed. [`vmlinux_file`] gives the same from the file.
+pub fn vmlinux_parts(start: u64, headers: &[u8], segments: &[&[u8]]) -> Event {
+    let mut parts: Vec<&[u8]> = Vec::with_capacity(segments.len().saturating_add(1));
+    parts.push(headers);
+    parts.extend_from_slice(segments);
+    let len = parts
+        .iter()
+        .fold(0u64, |n, p| n.saturating_add(p.len() as u64));
+    blob(
+        MR_RTMR1,
+        PAYLOAD_BLOB,
+        start,
+        event_log::sha384_parts(&parts),
+        len,
+    )
+}
+
+/// RTMR1: a `vmlinux` file a verifier holds, as [`vmlinux_parts`] measures it once QEMU has
+/// loaded it. Errors for a file the firmware would refuse.
+pub fn vmlinux_file(file: &[u8]) -> Result<Event, crate::loader::vmlinux::Error> {
+    use crate::loader::vmlinux;
+    let v = vmlinux::parse_head(&vmlinux::head_of(file))?;
+    let segments = vmlinux::loaded_segments(file, &v)?;
+    let views: Vec<&[u8]> = segments.iter().map(Vec::as_slice).collect();
+    Ok(vmlinux_parts(v.start, &v.headers, &views))
+}
+
 /// RTMR1: the kernel command line, without its terminating NUL (so that
 /// `printf %s "$cmdline" | sha384sum` is the digest); the data carries it.
 pub fn cmdline(line: &[u8]) -> Event {

@@ -608,10 +608,45 @@ pub fn shortened_kernel(kernel: &[u8], pm_keep: usize) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// An ELF kernel's first bytes as QEMU hands them over (`loader::vmlinux`): ELF64 x86-64
+/// ET_EXEC with text r-x at 16 MiB (the entry inside) and data rw- with bss at 20 MiB.
+pub fn synthetic_vmlinux() -> Vec<u8> {
+    let mut f = vec![0u8; 0x200];
+    f[..8].copy_from_slice(&[0x7F, b'E', b'L', b'F', 2, 1, 1, 0]);
+    let mut put = |at: usize, v: &[u8]| f[at..at + v.len()].copy_from_slice(v);
+    put(16, &2u16.to_le_bytes());
+    put(18, &62u16.to_le_bytes());
+    put(20, &1u32.to_le_bytes());
+    put(24, &0x100_0B53u64.to_le_bytes());
+    put(32, &64u64.to_le_bytes());
+    put(52, &64u16.to_le_bytes());
+    put(54, &56u16.to_le_bytes());
+    put(56, &2u16.to_le_bytes());
+    for (i, (flags, off, paddr, filesz, memsz)) in [
+        (5u32, 0x1000u64, 0x100_0000u64, 0x3000u64, 0x3000u64),
+        (6, 0x4000, 0x140_0000, 0x800, 0x2000),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let p = 64 + 56 * i;
+        put(p, &1u32.to_le_bytes());
+        put(p + 4, &flags.to_le_bytes());
+        for (j, v) in [off, 0xFFFF_FFFF_8000_0000 | paddr, paddr, filesz, memsz]
+            .iter()
+            .enumerate()
+        {
+            put(p + 8 + 8 * j, &v.to_le_bytes());
+        }
+    }
+    f
+}
+
 fn bzimage_seeds(inputs: &SeedInputs) -> Vec<Seed> {
     let mut out = vec![
         ("synthetic-2.15".into(), synthetic_bzimage(0x1000)),
         ("synthetic-small-pm".into(), synthetic_bzimage(0x10)),
+        ("synthetic-vmlinux-head".into(), synthetic_vmlinux()),
     ];
     for (n, k) in read_all(&inputs.kernels) {
         if let Some(v) = shortened_kernel(&k, BZIMAGE_PM_SEED_LEN) {
@@ -1350,6 +1385,16 @@ artifact_prefix='/w/td-shim/fuzz/artifacts/hob/'; Test unit written to /w/td-shi
         let md = metadata::parse_descriptor(desc, 0, false).unwrap();
         assert_eq!(md.sections.len(), 8);
         metadata::validate(&md, desc.len() as u64).unwrap();
+    }
+
+    #[test]
+    fn synthetic_vmlinux_head_parses_as_built() {
+        let v = td_shim::loader::vmlinux::parse_head(&synthetic_vmlinux()).unwrap();
+        assert_eq!(
+            (v.start, v.end, v.entry),
+            (0x100_0000, 0x140_2000, 0x100_0B53)
+        );
+        assert_eq!(v.segments.len(), 2);
     }
 
     #[test]

@@ -4,11 +4,13 @@
 //! whatever parses through `plan_load`, the zero page, `validate_cmdline` and
 //! `check_initrd`. Separately, a kernel description and free ranges taken straight from the
 //! input drive `plan_load`, whose answer must always be a placement that really fits.
-//! Nothing may panic.
+//! And the input as an ELF kernel (`td_shim::loader::vmlinux`: the head QEMU passes, and the
+//! whole file as the calculator measures it). Nothing may panic.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use td_shim::loader::bzimage::{self, BootParams, Kernel};
+use td_shim::loader::vmlinux;
 
 const FOUR_GIB: u64 = 1 << 32;
 
@@ -72,6 +74,24 @@ fuzz_target!(|data: &[u8]| {
         let size = u64_at(data, 0x18);
         if bzimage::check_initrd(addr, size, &k).is_ok() && !k.can_load_above_4g {
             assert!(addr + size <= u64::from(k.initrd_addr_max) + 1);
+        }
+    }
+
+    // 3. The input as the head of an ELF kernel, and as the whole file.
+    if let Ok(v) = vmlinux::parse_head(data) {
+        assert!(v.start >= vmlinux::MIN_ADDRESS && v.start < v.end);
+        assert!(v.end - v.start <= vmlinux::MAX_SPAN);
+        assert!(v.entry >= v.start && v.entry < v.end);
+        assert!(!v.segments.is_empty() && v.segments.len() <= vmlinux::MAX_SEGMENTS);
+        let setup = vmlinux::setup_header(&v);
+        let k = vmlinux::kernel(&v);
+        assert_eq!(k.header_bytes(&setup).len(), k.header_len);
+        let _ = BootParams::new(k.header_bytes(&setup));
+        // Bounded: a span of up to 1 GiB of zeros is not what this target is for.
+        if v.end - v.start <= 1 << 20 {
+            if let Ok(e) = td_shim::measure::vmlinux_file(data) {
+                assert_eq!(e.mr_index, td_shim::measure::MR_RTMR1);
+            }
         }
     }
 

@@ -12,6 +12,7 @@ use crate::error::Error;
 use crate::format::e820;
 use crate::layout::FOUR_GIB;
 use crate::loader::bzimage::{self, BootParams, Kernel};
+use crate::loader::vmlinux;
 use crate::measure;
 use crate::mem::{
     self,
@@ -92,14 +93,27 @@ pub fn prepare(
             (region[..n].to_vec(), 0)
         }
     };
+    // An ELF kernel (vmlinux) through fw_cfg: QEMU loaded its segments itself (PVH path) and
+    // the setup item is the file's first 8 KiB. It has no setup header: we make one.
+    let elf = match src {
+        Source::FwCfg if vmlinux::is_elf(&setup) => {
+            let fw = fw.ok_or(Error::NoPayload)?;
+            Some(loaded_vmlinux(fw, &setup)?)
+        }
+        _ => None,
+    };
     // The loader-written header fields are ours to fill: drop whatever the VMM put there
     // (QEMU fills them in its copy; a setup_data pointer would hand the kernel unmeasured
     // data), so the zero page starts from the same bytes that are measured.
-    let setup = measure::normalize_setup(&setup);
-    let kernel: Kernel = match src {
-        Source::FwCfg => bzimage::parse_parts(&setup, pm_len)?,
-        Source::Embedded { kernel, .. } => bzimage::parse(section_kernel(kernel))?,
-        Source::PayloadSection { region, .. } => bzimage::parse(section_kernel(region))?,
+    let setup = match &elf {
+        Some(v) => vmlinux::setup_header(v),
+        None => measure::normalize_setup(&setup),
+    };
+    let kernel: Kernel = match (src, &elf) {
+        (_, Some(v)) => vmlinux::kernel(v),
+        (Source::FwCfg, None) => bzimage::parse_parts(&setup, pm_len)?,
+        (Source::Embedded { kernel, .. }, None) => bzimage::parse(section_kernel(kernel))?,
+        (Source::PayloadSection { region, .. }, None) => bzimage::parse(section_kernel(region))?,
     };
     let header = kernel.header_bytes(&setup).to_vec();
     info!(
@@ -143,6 +157,13 @@ pub fn prepare(
     // Payload section runs in place (its bytes stay what the VMM loaded and measured), and
     // the RAM it realigns and decompresses into must be free.
     let load = match src {
+        // Loaded by QEMU at the segments' physical addresses: that RAM must still be free.
+        Source::FwCfg if elf.is_some() => {
+            let (start, end) = (kernel.pref_address, kernel.pref_address + kernel.init_size);
+            map.reserve(start, end, Kind::Used(Usage::Kernel))
+                .map_err(|_| Error::PayloadNotInFreeRam { start, end })?;
+            start
+        }
         Source::PayloadSection { base, region, .. } => {
             let load = base + kernel.pm_offset;
             let end = load.next_multiple_of(u64::from(kernel.kernel_alignment).max(0x1000))
@@ -179,14 +200,26 @@ pub fn prepare(
             load
         }
     };
-    measurer::record(|| match src {
-        Source::FwCfg => {
+    measurer::record(|| match (src, &elf) {
+        (_, Some(v)) => {
+            let segments: Vec<&[u8]> = v
+                .segments
+                .iter()
+                // SAFETY: every segment lies inside [start, end), reserved above for the
+                // kernel QEMU loaded there.
+                .map(|seg| unsafe { mem::phys_slice(seg.paddr, seg.mem_size) })
+                .collect();
+            measure::vmlinux_parts(v.start, &v.headers, &segments)
+        }
+        (Source::FwCfg, None) => {
             // SAFETY: [load, load + pm_len) holds the kernel just read there (reserved above).
             let pm = unsafe { mem::phys_slice(load, kernel.pm_len) };
             measure::kernel_parts(load, &setup, pm)
         }
-        Source::Embedded { kernel: bytes, .. } => measure::payload(bytes.as_ptr() as u64, bytes),
-        Source::PayloadSection { base, region, .. } => measure::payload(base, region),
+        (Source::Embedded { kernel: bytes, .. }, None) => {
+            measure::payload(bytes.as_ptr() as u64, bytes)
+        }
+        (Source::PayloadSection { base, region, .. }, None) => measure::payload(base, region),
     })?;
     measurer::record(|| match src {
         Source::PayloadSection {
@@ -276,12 +309,33 @@ pub fn prepare(
 
     Ok(Prepared {
         header,
-        entry: load + 0x200,
+        entry: match &elf {
+            Some(v) => v.entry,
+            None => load + 0x200,
+        },
         cmdline_addr,
         initrd,
         rsdp,
         boot_params,
     })
+}
+
+/// The vmlinux QEMU loaded (`crate::loader::vmlinux`): its program headers from `head`
+/// (the fw_cfg setup item), checked against the range QEMU says it loaded.
+fn loaded_vmlinux(fw: &FwCfg<'_>, head: &[u8]) -> Result<vmlinux::Vmlinux, Error> {
+    let v = vmlinux::parse_head(head)?;
+    let addr = u64::from(fw.read_u32(fw_cfg::KEY_KERNEL_ADDR));
+    let size = u64::from(fw.read_u32(fw_cfg::KEY_KERNEL_SIZE));
+    if addr != v.start || addr.checked_add(size) != Some(v.end) {
+        return Err(Error::Image(
+            "fw_cfg: the range qemu loaded the elf kernel into is not its segments' span",
+        ));
+    }
+    info!(
+        "linux: elf kernel (vmlinux) loaded by qemu at [{:#x}, {:#x}), 64-bit entry {:#x}",
+        v.start, v.end, v.entry
+    );
+    Ok(v)
 }
 
 /// The bzImage inside a zero-padded region (the Payload section, or a payload FV section that

@@ -204,7 +204,7 @@ impl fmt::Display for Error {
                 write!(f, "bzimage of {len:#x} bytes is truncated: needs {need:#x}")
             }
             Error::ElfKernel => f.write_str(
-                "this is an elf file (vmlinux), not a bzimage: td-shim boots the bzimage (arch/x86/boot/bzImage, /boot/vmlinuz-*)",
+                "this is an elf file (vmlinux), not a bzimage: an elf kernel boots only through qemu -kernel; here give the bzimage (arch/x86/boot/bzImage, /boot/vmlinuz-*)",
             ),
             Error::BadBootFlag { found } => {
                 write!(f, "bzimage boot_flag {found:#x} at 0x1fe is not 0xaa55")

@@ -4,3 +4,4 @@
 
 pub mod bzimage;
 pub mod elf;
+pub mod vmlinux;
