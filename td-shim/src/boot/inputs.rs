@@ -210,11 +210,15 @@ pub fn memory_map<'p>(
                             map.allocate(FW_CFG_BOUNCE_SIZE, PAGE_SIZE, FOUR_GIB, Usage::Firmware)?;
                         // SAFETY: just allocated from accepted RAM; nothing private goes there.
                         let mask = unsafe { p.share(at, FW_CFG_BOUNCE_SIZE) }?;
+                        // The firmware reaches the shared pages through their shared alias
+                        // (the device address), not the private identity map.
+                        crate::boot::protect::map_shared(at, at + FW_CFG_BOUNCE_SIZE, mask)?;
                         info!(
                             "fw_cfg dma bounce buffer [{at:#x}, {:#x}) shared with the host",
                             at + FW_CFG_BOUNCE_SIZE
                         );
-                        // SAFETY: shared, identity-mapped, reserved for this buffer alone.
+                        // SAFETY: shared, mapped to its shared alias at its own address,
+                        // reserved for this buffer alone.
                         unsafe { fw.use_bounce_buffer(at, FW_CFG_BOUNCE_SIZE, mask) };
                     }
                     Some(fw)
@@ -238,6 +242,7 @@ pub fn release_fw_cfg(
         return Ok(());
     };
     let end = start + len;
+    crate::boot::protect::map_private(start, end)?;
     // SAFETY: the buffer `memory_map` shared, and the device that used it is gone: no DMA in
     // flight, nothing reads it any more.
     unsafe { p.unshare(start, len) }?;

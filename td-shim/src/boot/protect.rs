@@ -445,6 +445,36 @@ pub fn map_accepted(start: u64, end: u64) -> Result<(), Error> {
     Ok(())
 }
 
+/// Maps `[start, end)` (page aligned, RAM the TD just shared with the host) read-write
+/// no-execute to its shared alias (`addr | shared_bit`) in the tables in CR3, so that the
+/// firmware reads and writes what the host sees; `shared_bit` 0 (a VM where the alias is the
+/// address itself, e.g. the emulated TD) keeps the identity map. [`map_private`] undoes it.
+/// The entries were present: the TLB is flushed (CR3 reloaded; only the bootstrap processor
+/// touches shared memory).
+pub fn map_shared(start: u64, end: u64, shared_bit: u64) -> Result<(), Error> {
+    remap(start, end, shared_bit)?;
+    debug!("protect: [{start:#x}, {end:#x}) rw- shared (alias bit {shared_bit:#x})");
+    Ok(())
+}
+
+/// Maps `[start, end)` back to its private identity (after [`map_shared`]), before the range
+/// is converted back to private memory.
+pub fn map_private(start: u64, end: u64) -> Result<(), Error> {
+    remap(start, end, 0)
+}
+
+fn remap(start: u64, end: u64, shared_bit: u64) -> Result<(), Error> {
+    let mut live = LIVE.lock();
+    let tables = live.as_mut().ok_or(Error::Image(
+        "shared memory before the boot page tables exist",
+    ))?;
+    tables.map_shared(start, end, Access::RW, shared_bit)?;
+    // SAFETY: the same tables stay in CR3; reloading it drops stale translations of the
+    // range (no global pages are used).
+    unsafe { cpu::write_cr3(tables.root()) };
+    Ok(())
+}
+
 /// TEST IMAGES ONLY (feature `protect-selftest-unaccepted`, tests/emulated.rs): reads the
 /// lowest page of RAM still unaccepted, which the tables leave unmapped: the read must end in
 /// the exception handler's page-fault report.

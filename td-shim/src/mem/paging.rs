@@ -267,10 +267,23 @@ impl<'a> Tables<'a> {
         Ok(pt)
     }
 
-    /// Sets `[start, end)` (4 KiB aligned) to `access`, or unmaps it (`None`).
-    fn set(&mut self, start: u64, end: u64, access: Option<Access>) -> Result<(), Error> {
+    /// Sets `[start, end)` (4 KiB aligned) to `access`, or unmaps it (`None`); each page maps
+    /// the physical address `addr | alias` (0: the identity map).
+    fn set(
+        &mut self,
+        start: u64,
+        end: u64,
+        access: Option<Access>,
+        alias: u64,
+    ) -> Result<(), Error> {
         if !start.is_multiple_of(PAGE) || !end.is_multiple_of(PAGE) || end < start {
             return Err(Error::BadRange { start, end });
+        }
+        if alias & !ADDR_MASK != 0 || alias & (SIZE_2M - 1) != 0 {
+            return Err(Error::BadRange {
+                start: alias,
+                end: alias,
+            });
         }
         if end > MAX_END {
             return Err(Error::TooHigh { addr: end });
@@ -302,7 +315,7 @@ impl<'a> Tables<'a> {
             let e = self.read(pd, pdi)?;
             let whole = addr == chunk && chunk_end <= end;
             if whole && (e & PTE_P == 0 || e & PTE_PS != 0) {
-                let value = access.map_or(0, |a| chunk | self.leaf(a) | PTE_PS);
+                let value = access.map_or(0, |a| chunk | alias | self.leaf(a) | PTE_PS);
                 self.write(pd, pdi, value)?;
                 addr = chunk_end;
                 continue;
@@ -314,7 +327,7 @@ impl<'a> Tables<'a> {
             let pt = self.split(pd, pdi, e)?;
             let stop = end.min(chunk_end);
             while addr < stop {
-                let value = access.map_or(0, |a| addr | self.leaf(a));
+                let value = access.map_or(0, |a| addr | alias | self.leaf(a));
                 self.write(pt, index(addr, 12), value)?;
                 addr = addr.checked_add(PAGE).ok_or(Error::TooHigh { addr })?;
             }
@@ -325,12 +338,33 @@ impl<'a> Tables<'a> {
     /// Identity-maps `[start, end)` (4 KiB aligned) with `access`, replacing whatever was
     /// mapped there.
     pub fn map(&mut self, start: u64, end: u64, access: Access) -> Result<(), Error> {
-        self.set(start, end, Some(access))
+        self.set(start, end, Some(access), 0)
+    }
+
+    /// Maps `[start, end)` (4 KiB aligned) with `access` to the physical addresses with
+    /// `shared_bit` set: how a TD reaches memory it shares with the host (the GPA's shared
+    /// bit, TDX GHCI; the identity-mapped private alias of a shared page must not be used).
+    /// `shared_bit` 0 gives the identity map; anything else must be a single address bit at
+    /// or above bit 21 within the 52-bit physical range.
+    pub fn map_shared(
+        &mut self,
+        start: u64,
+        end: u64,
+        access: Access,
+        shared_bit: u64,
+    ) -> Result<(), Error> {
+        if shared_bit != 0 && !shared_bit.is_power_of_two() {
+            return Err(Error::BadRange {
+                start: shared_bit,
+                end: shared_bit,
+            });
+        }
+        self.set(start, end, Some(access), shared_bit)
     }
 
     /// Leaves `[start, end)` (4 KiB aligned) unmapped.
     pub fn unmap(&mut self, start: u64, end: u64) -> Result<(), Error> {
-        self.set(start, end, None)
+        self.set(start, end, None, 0)
     }
 
     /// Identity-maps `[0, end)` (end rounded up to 2 MiB) with writable, executable 2 MiB
@@ -550,6 +584,63 @@ mod tests {
         t.map(0, 0x20_0000, Access::RW).unwrap();
         t.unmap(0x40_0000, 0x40_1000).unwrap(); // PD exists, entry empty: no table
         assert_eq!(t.used_pages(), 3);
+    }
+
+    #[test]
+    fn shared_pages_map_the_alias_with_the_shared_bit() {
+        // A TD with GPAW 48: a 2 MiB + 8 KiB buffer at 0x30_1000 shared with the host; the
+        // identity map stays everywhere else, and mapping it again as private restores it.
+        let bit = 1u64 << 47;
+        let pages = pages_needed(SIZE_1G, 4);
+        let mut buf = vec![0u8; (pages * PAGE) as usize];
+        let base = 0x10_0000;
+        let (start, end) = (0x30_1000u64, 0x50_3000u64);
+        {
+            let mut t = Tables::new(&mut buf, base).unwrap();
+            t.enable_nx();
+            t.map(0, SIZE_1G, Access::RW).unwrap();
+            t.map_shared(start, end, Access::RW, bit).unwrap();
+            for a in [start, start + 0x1234, 0x40_0000, end - 1] {
+                assert_eq!(t.translate(a), Some(a | bit), "{a:#x}");
+                assert_eq!(t.access(a), Some(Access::RW));
+            }
+            for a in [start - 1, end, 0, SIZE_1G - 1] {
+                assert_eq!(t.translate(a), Some(a), "{a:#x}");
+            }
+        }
+        // The 2 MiB page [0x40_0000, 0x60_0000) is split (the buffer ends inside it); the
+        // whole-2 MiB page case takes the bit in its large entry: check both raw.
+        {
+            let mut t = Tables::new(&mut buf, base).unwrap();
+            t.enable_nx();
+            t.map(0, SIZE_1G, Access::RW).unwrap();
+            t.map_shared(0x60_0000, 0x80_0000, Access::RW, bit).unwrap();
+            assert!(t.is_large(0x60_0000));
+            assert_eq!(t.translate(0x7F_FFFF), Some(0x7F_FFFF | bit));
+        }
+        let l3 = raw(&buf, base, base, 0) & ADDR_MASK;
+        let pd = raw(&buf, base, l3, 0) & ADDR_MASK;
+        let e = raw(&buf, base, pd, 3);
+        assert_eq!(e & ADDR_MASK, 0x60_0000 | bit);
+        assert_ne!(e & PTE_PS, 0);
+        assert_ne!(e & PTE_NX, 0);
+        let mut t = Tables::new(&mut buf, base).unwrap();
+        t.map(0, SIZE_1G, Access::RW).unwrap();
+        t.map_shared(start, end, Access::RW, bit).unwrap();
+        t.map(start, end, Access::RW).unwrap();
+        assert_eq!(t.translate(start), Some(start), "private again");
+        // Not one bit, or not a page-frame bit: refused.
+        for bad in [3u64 << 46, 1 << 63, 1 << 12] {
+            assert!(
+                t.map_shared(start, end, Access::RW, bad).is_err(),
+                "{bad:#x}"
+            );
+        }
+        assert!(
+            t.map_shared(start, end, Access::RW, 0).is_ok(),
+            "0: identity"
+        );
+        assert_eq!(t.translate(start), Some(start));
     }
 
     #[test]

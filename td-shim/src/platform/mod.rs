@@ -104,8 +104,9 @@ pub trait Platform: Sync {
     fn halt(&self) -> !;
     /// Makes `[start, start + len)` (page aligned, accepted RAM) visible to the host, e.g. as
     /// a DMA buffer, and returns the mask to OR into addresses handed to the host (TD: MapGPA
-    /// to shared, the shared bit; legacy VM: nothing to do, 0). The range stays shared until
-    /// [`Platform::unshare`].
+    /// to shared, the shared bit; legacy VM: nothing to do, 0). The firmware's own mappings
+    /// of the range take the same bit (`boot::protect::map_shared`). The range stays shared
+    /// until [`Platform::unshare`].
     ///
     /// # Safety
     /// The host may read and write the range from now on: it must hold nothing private.
