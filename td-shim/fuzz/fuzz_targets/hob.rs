@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: BSD-2-Clause-Patent
 //! Fuzz target: `hob::parse` on an arbitrary HOB region (the TD HOB comes from the VMM),
-//! then every accessor of the validated list. Must never panic.
+//! then every accessor of the validated list and the TD RAM checks (`hob::td_ram`) against
+//! the firmware's limits for both GPAWs. Must never panic, and what `td_ram` lets through
+//! must keep those limits.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -21,6 +23,26 @@ fuzz_target!(|data: &[u8]| {
             assert!(n >= 1, "a valid list starts with a PHIT");
             let _ = list.resources().count();
             let _ = list.guid_data(hob::ACPI_TABLE_GUID).count();
+            let added = [(0x20_0000, 0x34_1000), (0x80_0000, 0x82_0000)];
+            for gpaw in [48u8, 52] {
+                let Some(shared_bit) = hob::shared_bit(gpaw) else {
+                    continue;
+                };
+                let limits = hob::TdLimits {
+                    shared_bit,
+                    image: (0xFFEA_0000, 1 << 32),
+                    added: &added,
+                };
+                if let Ok(ram) = hob::td_ram(&list, &limits) {
+                    for r in ram {
+                        assert!(r.start < r.end && r.end <= shared_bit);
+                        assert!(r.end <= 0xFFEA_0000 || r.start >= 1 << 32);
+                        if !r.accepted {
+                            assert!(added.iter().all(|&(s, e)| r.end <= s || e <= r.start));
+                        }
+                    }
+                }
+            }
         }
     }
 });
