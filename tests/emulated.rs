@@ -289,6 +289,33 @@ fn hex_after(o: &Outcome, needle: &str, marker: &str) -> u64 {
 }
 
 #[test]
+fn a_misspelt_lazy_accept_switch_is_refused() {
+    // The VMM's switch is read strictly (like opt/td-shim/measured-boot): "yes" is neither
+    // on/1 nor off/0, so the boot stops instead of silently accepting everything.
+    let o = boot(
+        "1G",
+        "lazy-yes",
+        |h| h.bytes.clone(),
+        Run::new(image(IMAGE))
+            .timeout(Duration::from_secs(60))
+            .stop_on("td-shim: ERROR")
+            .arg("-fw_cfg")
+            .arg("name=opt/td-shim/lazy-accept,string=yes"),
+    );
+    assert!(
+        o.find(r#"td-shim: ERROR boot failed: fw_cfg opt/td-shim/lazy-accept must be "on" or "off" (or 1 or 0)"#)
+            .is_some(),
+        "{}",
+        o.describe()
+    );
+    assert!(
+        o.find("hello from the example payload").is_none(),
+        "{}",
+        o.describe()
+    );
+}
+
+#[test]
 fn lazy_accept_hands_over_exactly_the_unaccepted_ram() {
     let o = boot(
         "2G",

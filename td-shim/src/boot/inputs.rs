@@ -199,7 +199,10 @@ pub fn memory_map<'p>(
             // again and returned to the RAM once the firmware is done with fw_cfg
             // (`release_fw_cfg`).
             let fw = FwCfg::probe(p)?;
-            let lazy = fw.as_ref().is_some_and(lazy_accept_requested);
+            let lazy = match fw.as_ref() {
+                Some(fw) => lazy_accept_requested(fw)?,
+                None => false,
+            };
             let mut map = td_map(p, image, entry, lazy)?;
             reserve_fixed(&mut map)?;
             reserve_td_payload(&mut map, image)?;
@@ -275,17 +278,32 @@ fn legacy_map(fw: &FwCfg<'_>) -> Result<MemoryMap, Error> {
     Ok(MemoryMap::from_e820(&entries)?)
 }
 
-/// Whether the VMM asks for lazy accept (`opt/td-shim/lazy-accept` = "1" in fw_cfg). Lazy vs.
-/// eager changes only who accepts memory and when, never what is private.
-fn lazy_accept_requested(fw: &FwCfg<'_>) -> bool {
-    let Some(f) = fw.find("opt/td-shim/lazy-accept") else {
-        return false;
+/// A fw_cfg switch file (`opt/td-shim/...`): `Some(true)` for `on` or `1`, `Some(false)` for
+/// `off` or `0` (one trailing newline allowed: a file from QEMU's `file=` may have one), `None`
+/// when the VMM did not add it. Any other value stops the boot with the file's name, so that
+/// a typo is not silently read as "off".
+pub fn switch(fw: &FwCfg<'_>, name: &'static str) -> Result<Option<bool>, Error> {
+    let Some(file) = fw.find(name) else {
+        return Ok(None);
     };
-    if f.size == 0 || f.size > 8 {
-        return false;
+    let bad = Error::BadSwitch {
+        file: name,
+        expected: "\"on\" or \"off\" (or 1 or 0)",
+    };
+    let mut value = [0u8; 8];
+    let dest = value.get_mut(..file.size as usize).ok_or(bad)?;
+    fw.read_file(file, dest)?;
+    match dest.strip_suffix(b"\n").unwrap_or(dest) {
+        b"on" | b"1" => Ok(Some(true)),
+        b"off" | b"0" => Ok(Some(false)),
+        _ => Err(bad),
     }
-    let mut v = alloc::vec![0u8; f.size as usize];
-    fw.read_file(f, &mut v).is_ok() && v.first() == Some(&b'1')
+}
+
+/// Whether the VMM asks for lazy accept (`opt/td-shim/lazy-accept` on in fw_cfg). Lazy vs.
+/// eager changes only who accepts memory and when, never what is private.
+fn lazy_accept_requested(fw: &FwCfg<'_>) -> Result<bool, Error> {
+    Ok(switch(fw, "opt/td-shim/lazy-accept")?.unwrap_or(false))
 }
 
 /// With lazy accept, how much unaccepted RAM the firmware accepts itself (the lowest, in

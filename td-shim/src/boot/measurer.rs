@@ -104,21 +104,9 @@ pub fn wanted(p: &dyn Platform, fw: Option<&FwCfg<'_>>) -> Result<bool, Error> {
     if p.kind() == PlatformKind::Tdx {
         return Ok(true);
     }
-    let Some((fw, file)) = fw.and_then(|fw| Some((fw, fw.find(OPT_FILE)?))) else {
-        return Ok(false);
-    };
-    let mut value = [0u8; 8];
-    let bad = Error::BadSwitch {
-        file: OPT_FILE,
-        expected: "\"on\" or \"off\" (or 1 or 0)",
-    };
-    let dest = value.get_mut(..file.size as usize).ok_or(bad)?;
-    fw.read_file(file, dest)?;
-    // QEMU's `string=` keeps the bytes as given; a file from `file=` may end in a newline.
-    match dest.strip_suffix(b"\n").unwrap_or(dest) {
-        b"on" | b"1" => Ok(true),
-        b"off" | b"0" => Ok(false),
-        _ => Err(bad),
+    match fw {
+        Some(fw) => Ok(super::inputs::switch(fw, OPT_FILE)?.unwrap_or(false)),
+        None => Ok(false),
     }
 }
 
