@@ -5,7 +5,9 @@
 //! runs are interleaved (ours, SeaBIOS, qboot, OVMF, ours, ...) so that drift in machine load
 //! hits all alike. Two times are taken from QEMU's start: the kernel's first console line
 //! (`Linux version`, printed by the early console) and the first line of the initramfs
-//! (`TDSHIM-INIT-START`). Medians and ratios against ours come out as a markdown table.
+//! (`TDSHIM-INIT-START`). Medians and ratios against ours come out as a markdown table, and
+//! a second one with QEMU's CPU time (all threads, from /proc) at the same two lines, which
+//! other load on the machine disturbs less than wall time.
 //!
 //! A benchmark, not a test: CI does not run it. Times are wall-clock under the chosen
 //! accelerator (TCG unless `TD_SHIM_ACCEL` says otherwise), so compare rows, not machines.
@@ -68,6 +70,8 @@ struct Peer {
     bios: PathBuf,
     /// Per-round times to the two markers; `None` for a failed boot.
     times: Vec<Option<(Duration, Duration)>>,
+    /// Per successful round, QEMU's CPU time at the two markers (where /proc tells).
+    cpu: Vec<(Duration, Duration)>,
 }
 
 fn target_dir(root: &Path) -> PathBuf {
@@ -122,12 +126,28 @@ struct Boot {
     /// Time from QEMU's start to the kernel's first line and to /init's first line.
     kernel: Option<Duration>,
     init: Option<Duration>,
+    /// CPU time QEMU (all its threads) had used when those lines arrived: less disturbed by
+    /// other load on the machine than wall time (Linux /proc only; `None` elsewhere).
+    kernel_cpu: Option<Duration>,
+    init_cpu: Option<Duration>,
     /// /init reached its end.
     done: bool,
     /// How the run ended, for failure reports.
     end: String,
     /// The last serial lines, for failure reports.
     tail: Vec<String>,
+}
+
+/// CPU time used so far by every thread of process `pid`, from the first field of
+/// `/proc/PID/task/*/schedstat` (nanoseconds on the CPU); `None` where /proc does not say.
+fn cpu_time(pid: u32) -> Option<Duration> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut ns = 0u64;
+    for t in tasks.flatten() {
+        let stat = std::fs::read_to_string(t.path().join("schedstat")).ok()?;
+        ns += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(Duration::from_nanos(ns))
 }
 
 /// Runs QEMU until /init is done, the firmware reports an error, QEMU exits, or the
@@ -151,9 +171,12 @@ fn boot(r: &Run, timeout: Duration) -> Result<Boot, String> {
             }
         }
     });
+    let pid = child.id();
     let mut b = Boot {
         kernel: None,
         init: None,
+        kernel_cpu: None,
+        init_cpu: None,
         done: false,
         end: String::new(),
         tail: Vec::new(),
@@ -163,9 +186,11 @@ fn boot(r: &Run, timeout: Duration) -> Result<Boot, String> {
             Ok((t, line)) => {
                 if b.kernel.is_none() && line.contains(KERNEL_MARKER) {
                     b.kernel = Some(t);
+                    b.kernel_cpu = cpu_time(pid);
                 }
                 if b.init.is_none() && line.contains(INIT_MARKER) {
                     b.init = Some(t);
+                    b.init_cpu = cpu_time(pid);
                 }
                 let error = line.contains("td-shim: ERROR");
                 b.done |= line.contains(DONE_MARKER);
@@ -272,6 +297,7 @@ pub fn bench_boot(args: &BenchBootArgs) -> Result<(), String> {
             name,
             bios,
             times: Vec::new(),
+            cpu: Vec::new(),
         });
     }
     if peers.is_empty() {
@@ -304,12 +330,17 @@ pub fn bench_boot(args: &BenchBootArgs) -> Result<(), String> {
                 (Some(k), Some(i), true) => Some((k, i)),
                 _ => None,
             };
+            if let (Some(_), Some(kc), Some(ic)) = (t, o.kernel_cpu, o.init_cpu) {
+                p.cpu.push((kc, ic));
+            }
             match t {
                 Some((k, i)) => println!(
-                    "round {round} {:<15} kernel {:.3} s, init {:.3} s",
+                    "round {round} {:<15} kernel {:.3} s, init {:.3} s (qemu cpu {:.3} s, {:.3} s)",
                     p.name,
                     k.as_secs_f64(),
-                    i.as_secs_f64()
+                    i.as_secs_f64(),
+                    o.kernel_cpu.unwrap_or_default().as_secs_f64(),
+                    o.init_cpu.unwrap_or_default().as_secs_f64()
                 ),
                 None => println!(
                     "round {round} {:<15} FAILED ({}); last lines: {:?}",
@@ -346,6 +377,71 @@ pub fn bench_boot(args: &BenchBootArgs) -> Result<(), String> {
             ratio(i, ours_i),
             p.times.len()
         );
+    }
+    // The same in QEMU's CPU time (all threads), which other load on the machine disturbs
+    // less than wall time: the better guide when the rows are close.
+    let cpu_medians = |p: &Peer| {
+        (
+            median(p.cpu.iter().map(|t| t.0).collect()),
+            median(p.cpu.iter().map(|t| t.1).collect()),
+        )
+    };
+    let (ours_kc, ours_ic) = ours.map(cpu_medians).unwrap_or((None, None));
+    if peers.iter().any(|p| !p.cpu.is_empty()) {
+        println!();
+        println!(
+            "| firmware | qemu cpu to `{KERNEL_MARKER}` (median) | vs ours | qemu cpu to initramfs (median) | vs ours | rounds |"
+        );
+        println!("|---|---:|---:|---:|---:|---:|");
+        for p in &peers {
+            let (k, i) = cpu_medians(p);
+            println!(
+                "| {} | {} | {} | {} | {} | {} |",
+                p.name,
+                secs(k),
+                ratio(k, ours_kc),
+                secs(i),
+                ratio(i, ours_ic),
+                p.cpu.len()
+            );
+        }
+    }
+    // Paired by round (the runs of one round are next to each other in time, so a drift in
+    // the machine's speed hits both): the median of (that firmware − ours) and in how many
+    // rounds ours was faster. The medians above can disagree with this when the drift is
+    // larger than the difference.
+    if let Some(ours) = ours {
+        println!();
+        for p in peers.iter().filter(|p| p.name != OURS) {
+            let pairs: Vec<(f64, f64)> = p
+                .times
+                .iter()
+                .zip(&ours.times)
+                .filter_map(|(a, b)| {
+                    let ((ak, ai), (bk, bi)) = ((*a)?, (*b)?);
+                    Some((
+                        ak.as_secs_f64() - bk.as_secs_f64(),
+                        ai.as_secs_f64() - bi.as_secs_f64(),
+                    ))
+                })
+                .collect();
+            if pairs.is_empty() {
+                continue;
+            }
+            let n = pairs.len();
+            let mid = |mut v: Vec<f64>| {
+                v.sort_by(f64::total_cmp);
+                v[v.len() / 2]
+            };
+            let k = mid(pairs.iter().map(|d| d.0).collect());
+            let i = mid(pairs.iter().map(|d| d.1).collect());
+            let won_k = pairs.iter().filter(|d| d.0 > 0.0).count();
+            let won_i = pairs.iter().filter(|d| d.1 > 0.0).count();
+            println!(
+                "paired with {}: to `{KERNEL_MARKER}` {:+.3} s (ours faster in {won_k}/{n} rounds), to initramfs {:+.3} s ({won_i}/{n})",
+                p.name, k, i
+            );
+        }
     }
     println!();
     println!("(ratio = that firmware's median / ours: above 1× means ours is faster)");
