@@ -12,9 +12,10 @@
 )]
 
 use crate::format::guid::Guid;
+use crate::format::le::{u16_at, u32_at};
 use alloc::vec::Vec;
 use core::fmt;
-use zerocopy::byteorder::little_endian::{U16, U32, U64};
+use zerocopy::byteorder::little_endian::{U32, U64};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
 /// `E9EAF9F3-168E-44D5-A8EB-7F4D8738F6AE`, the 16 bytes just before the descriptor.
@@ -388,18 +389,6 @@ fn guid_at(bytes: &[u8], start: usize) -> Option<Guid> {
     let end = start.checked_add(16)?;
     let b: [u8; 16] = bytes.get(start..end)?.try_into().ok()?;
     Some(Guid::from_bytes(b))
-}
-
-fn u16_at(bytes: &[u8], start: usize) -> Option<u16> {
-    U16::read_from_prefix(bytes.get(start..)?)
-        .ok()
-        .map(|(v, _)| v.get())
-}
-
-fn u32_at(bytes: &[u8], start: usize) -> Option<u32> {
-    U32::read_from_prefix(bytes.get(start..)?)
-        .ok()
-        .map(|(v, _)| v.get())
 }
 
 /// Finds the descriptor offset in a whole image: OVMF GUID table first (footer at

@@ -11,5 +11,6 @@ pub mod event_log;
 pub mod fv;
 pub mod guid;
 pub mod hob;
+pub mod le;
 pub mod metadata;
 pub mod signed_payload;

@@ -26,6 +26,7 @@
 )]
 
 use super::bzimage::Kernel;
+use crate::format::le::{u16_at, u32_at, u64_at};
 use alloc::vec::Vec;
 use core::fmt;
 
@@ -146,21 +147,6 @@ impl fmt::Display for Error {
             ),
         }
     }
-}
-
-fn u16_at(b: &[u8], at: usize) -> Option<u16> {
-    let s = b.get(at..at.checked_add(2)?)?;
-    Some(u16::from_le_bytes([*s.first()?, *s.get(1)?]))
-}
-
-fn u32_at(b: &[u8], at: usize) -> Option<u32> {
-    let s: [u8; 4] = b.get(at..at.checked_add(4)?)?.try_into().ok()?;
-    Some(u32::from_le_bytes(s))
-}
-
-fn u64_at(b: &[u8], at: usize) -> Option<u64> {
-    let s: [u8; 8] = b.get(at..at.checked_add(8)?)?.try_into().ok()?;
-    Some(u64::from_le_bytes(s))
 }
 
 /// Whether `head` starts like an ELF file (what QEMU loaded itself instead of a bzImage).
