@@ -29,11 +29,16 @@
 //!
 //! ```text
 //!  0x0010_0000  shim run region (the IPL is copied here by the reset vector)   SHIM_RUN_*
-//!  0x0020_0000  temporary stack (lowest page is the guard page)               TEMP_STACK_*
-//!  0x0024_0000  temporary heap                                                TEMP_HEAP_*
-//!  0x0034_0000  AP mailbox                                                    MAILBOX_*
+//!  0x0018_0000  temporary stack (lowest page is the guard page)               TEMP_STACK_*
+//!  0x001C_0000  temporary heap                                                TEMP_HEAP_*
+//!  0x002C_0000  AP mailbox                                                    MAILBOX_*
 //!  0x0080_0000  TD HOB (written by a TDX VMM)                                 TD_HOB_*
 //! ```
+//!
+//! The run region, the stack and the start of the heap share the 2 MiB page [1 MiB, 2 MiB):
+//! QEMU backs RAM with transparent huge pages, and the first write into a 2 MiB page makes
+//! the host allocate and clear all of it, so a boot that stays inside fewer of them is
+//! faster (`doc/image-layout.md`).
 //!
 //! Every constant here is trusted (it is part of the measured firmware); the `const`
 //! assertions at the bottom keep the regions disjoint and page aligned.
@@ -124,8 +129,10 @@ pub const TAIL_RESET_CODE: u64 = 0x10;
 /// Where the reset vector copies the shim and runs it; the linker relocates the shim for
 /// this address.
 pub const SHIM_RUN_BASE: u64 = 0x10_0000;
-/// Size of the run region; the relocated shim memory image (with BSS) must fit.
-pub const SHIM_RUN_SIZE: u64 = IPL_SIZE;
+/// Size of the run region; the relocated shim memory image (with BSS) must fit (it is about
+/// 270 KiB). Half of the IPL region, so that the run region, the stack and the start of the
+/// heap share the 2 MiB page of RAM above 1 MiB (see the layout note above).
+pub const SHIM_RUN_SIZE: u64 = 0x8_0000;
 
 /// Temporary stack of the bootstrap processor. Its lowest page is a guard page (left
 /// unmapped once the firmware has its own page tables).

@@ -24,7 +24,7 @@ COM1            equ 0x3f8
 DEBUG_EXIT_PORT equ 0xf4
 EXIT_NOT_CAUGHT equ 0x31
 SHIM_RUN_BASE   equ 0x100000
-HEAP_LAST_PAGE  equ 0x33f000        ; TEMP_HEAP_BASE + TEMP_HEAP_SIZE - 4 KiB
+HEAP_LAST_PAGE  equ 0x2bf000        ; TEMP_HEAP_BASE + TEMP_HEAP_SIZE - 4 KiB
 
 %ifndef CASE
 %error "assemble with -DCASE=1..6"

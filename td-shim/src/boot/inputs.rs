@@ -173,17 +173,22 @@ pub fn image() -> Result<Image, Error> {
 }
 
 /// The memory map from whatever the platform offers (with the fixed ranges already kept out,
-/// see [`reserve_fixed`]), and QEMU's fw_cfg if it is there. The VMM's description of memory
-/// (TD HOB or fw_cfg `etc/e820`) is measured as soon as it is read.
+/// see [`reserve_fixed`]), QEMU's fw_cfg if it is there, and whether this boot measures (a TD
+/// always; a legacy VM as fw_cfg's switch says, [`super::measurer::wanted`]). When measuring,
+/// the VMM's description of memory (TD HOB or fw_cfg `etc/e820`) is measured as soon as it is
+/// read.
 pub fn memory_map<'p>(
     p: &'p dyn Platform,
     image: &Image,
     entry: &EntryArgs,
-) -> Result<(MemoryMap, Option<FwCfg<'p>>), Error> {
+) -> Result<(MemoryMap, Option<FwCfg<'p>>, bool), Error> {
     match p.kind() {
         PlatformKind::LegacyVm => {
             let fw = FwCfg::probe(p)?.ok_or(Error::NoMemoryMap)?;
-            let mut map = legacy_map(&fw)?;
+            // Known before the first input is read: a legacy VM that does not measure hashes
+            // nothing, not even the memory map.
+            let measuring = super::measurer::wanted(p, Some(&fw))?;
+            let mut map = legacy_map(&fw, measuring)?;
             // RAM above 4 GiB (an initrd QEMU may place there is read to be measured) gets
             // mapped now; the boot tables cover [0, 4 GiB) only.
             if map.ram_end() > FOUR_GIB {
@@ -191,7 +196,7 @@ pub fn memory_map<'p>(
             }
             reserve_fixed(&mut map)?;
             reserve_td_payload(&mut map, image)?;
-            Ok((map, Some(fw)))
+            Ok((map, Some(fw), measuring))
         }
         PlatformKind::Tdx => {
             // QEMU's fw_cfg works in a TD too (through TDVMCALL port I/O); its DMA can only
@@ -228,7 +233,8 @@ pub fn memory_map<'p>(
                 }
                 None => None,
             };
-            Ok((map, fw))
+            // A TD always measures (the switch is not read there).
+            Ok((map, fw, true))
         }
     }
 }
@@ -254,7 +260,7 @@ pub fn release_fw_cfg(
     Ok(())
 }
 
-fn legacy_map(fw: &FwCfg<'_>) -> Result<MemoryMap, Error> {
+fn legacy_map(fw: &FwCfg<'_>, measuring: bool) -> Result<MemoryMap, Error> {
     let mut cpus = [0u8; 2];
     fw.read_small(crate::platform::fw_cfg::KEY_NB_CPUS, &mut cpus);
     legacy::get().set_vcpu_count(u32::from(u16::from_le_bytes(cpus)));
@@ -265,7 +271,9 @@ fn legacy_map(fw: &FwCfg<'_>) -> Result<MemoryMap, Error> {
     let mut raw = alloc::vec![0u8; file.size as usize];
     fw.read_file(file, &mut raw)?;
     // Measured (RTMR0, logged once the log exists) before anything uses it.
-    super::measurer::extend_early(fw.platform(), crate::measure::vmm_e820(&raw))?;
+    if measuring {
+        super::measurer::extend_early(fw.platform(), crate::measure::vmm_e820(&raw))?;
+    }
     let entries = e820::parse(&raw)?;
     for e in &entries {
         debug!(

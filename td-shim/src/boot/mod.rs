@@ -40,8 +40,14 @@ pub struct EntryArgs {
     pub gpaw_word: u64,
 }
 
-/// Size of the payload stack (its guard page comes on top of this).
+/// Size of an executable payload's stack (its guard page comes on top of this).
 pub const PAYLOAD_STACK_SIZE: u64 = 0x10_0000;
+/// Size of the stack a Linux kernel is entered on. Both 64-bit entry points (the bzImage's
+/// and vmlinux's `startup_64`) load their own stack before they use one; this only has to
+/// hold what a kernel might push first. Small on purpose: it sits next to the zero page in
+/// RAM that is touched anyway, where a 1 MiB stack took another 2 MiB of fresh RAM (a host
+/// page fault and a page to clear in QEMU, a page to accept in a TD).
+pub const LINUX_STACK_SIZE: u64 = 0x4000;
 /// Size of the region holding the payload HOB (and later the ACPI tables).
 pub const TABLES_SIZE: u64 = 0x1_0000;
 
@@ -105,7 +111,7 @@ fn try_boot(entry: &EntryArgs, p: &'static dyn Platform) -> Result<Handoff, Erro
         image.base,
         image.metadata.sections.len()
     );
-    let (mut map, fw) = inputs::memory_map(p, &image, entry)?;
+    let (mut map, fw, measuring) = inputs::memory_map(p, &image, entry)?;
     info!(
         "memory: {} MiB of ram, highest end {:#x}, {} vcpus",
         ram_mib(&map),
@@ -115,7 +121,6 @@ fn try_boot(entry: &EntryArgs, p: &'static dyn Platform) -> Result<Handoff, Erro
 
     // Measured boot: the log (which first records the VMM's memory description, measured
     // when it was read), then the image's configuration volume (RTMR0).
-    let measuring = measurer::wanted(p, fw.as_ref())?;
     measurer::start(p, &mut map, measuring)?;
     if let Some((base, region)) = image.cfv {
         measurer::record(|| crate::measure::cfv(base, region))?;
@@ -152,13 +157,17 @@ fn try_boot(entry: &EntryArgs, p: &'static dyn Platform) -> Result<Handoff, Erro
     inputs::release_fw_cfg(p, fw, &mut map)?;
 
     // A stack for the payload (Linux uses it only until it sets up its own), guard page below.
+    let stack_size = match prepared {
+        Prepared::Elf(_) => PAYLOAD_STACK_SIZE,
+        Prepared::Linux(_) => LINUX_STACK_SIZE,
+    };
     let stack_base = map.allocate(
-        PAYLOAD_STACK_SIZE + PAGE_SIZE,
+        stack_size + PAGE_SIZE,
         PAGE_SIZE,
         FOUR_GIB,
         Usage::PayloadStack,
     )?;
-    let stack_top = stack_base + PAGE_SIZE + PAYLOAD_STACK_SIZE;
+    let stack_top = stack_base + PAGE_SIZE + stack_size;
     let tables_base = match prepared {
         Prepared::Elf(_) => map.allocate(TABLES_SIZE, PAGE_SIZE, FOUR_GIB, Usage::Tables)?,
         Prepared::Linux(_) => 0,

@@ -678,8 +678,8 @@ mod tests {
                 (0x12_A000, Some(Access::RW)),
                 (0x12_BFFF, Some(Access::RW)),
                 (0x12_C000, Some(Access::RW)), // rest of the run region
-                (0x20_0000, None),             // temporary stack guard
-                (0x20_1000, Some(Access::RW)),
+                (layout::TEMP_STACK_BASE, None), // temporary stack guard
+                (layout::TEMP_STACK_BASE + 0x1000, Some(Access::RW)),
                 (0x24_F000, Some(Access::RW)),
                 (0x25_0000, None),
                 (0x25_1000, Some(Access::RW)),
@@ -768,7 +768,7 @@ mod tests {
                 (0x7FF0_0000, Some(Access::RW)), // the mailbox
                 (0x7FF0_1000, Some(Access::RX)), // its loop code
                 (0x7FF0_2000, Some(Access::RW)),
-                (0x20_0000, None),
+                (layout::TEMP_STACK_BASE, None),
             ],
         );
     }
