@@ -296,7 +296,7 @@ fn refusals() {
         LinkError::ShimElf(_) | LinkError::ShimNotPie
     ));
 
-    // 2 MiB of BSS does not fit the 1 MiB run region.
+    // 2 MiB of BSS does not fit the 512 KiB run region.
     let mut i = input(None, 16 * MIB);
     i.shim_elf = tiny_pie(2 * MIB);
     let e = link::link(&i).unwrap_err();
@@ -306,19 +306,21 @@ fn refusals() {
     );
     assert!(e.to_string().contains("shim run region"), "{e}");
 
-    // Boundaries: the IPL PE32 section holds 0x100000 - 148 - 40 = 0xFFF44 bytes, so a
-    // 0xFF000-byte shim image fits and a 0x100000-byte one (fits the run region) does not.
+    // Boundaries: the run region (layout::SHIM_RUN_SIZE, 0x80000) is smaller than what the
+    // IPL PE32 section holds (0x100000 - 148 - 40 = 0xFFF44 bytes), so it is the limit: a
+    // 0x80000-byte shim image fits exactly, one page more does not.
+    assert_eq!(td_shim::layout::SHIM_RUN_SIZE, 0x8_0000);
     let mut i = input(None, 16 * MIB);
-    i.shim_elf = tiny_pie(0xFE000);
-    assert_eq!(link::link(&i).unwrap().summary.ipl_size, 0xFF000);
-    i.shim_elf = tiny_pie(0xFF000);
+    i.shim_elf = tiny_pie(0x7F000);
+    assert_eq!(link::link(&i).unwrap().summary.ipl_size, 0x8_0000);
+    i.shim_elf = tiny_pie(0x80000);
     let e = link::link(&i).unwrap_err();
     assert_eq!(
         e,
         LinkError::ShimTooLarge {
-            size: 0x10_0000,
-            region: "IPL FV",
-            region_size: 0xFFF44
+            size: 0x8_1000,
+            region: "shim run region",
+            region_size: 0x8_0000
         }
     );
     // The payload FV holds region - 148 bytes (0x78 FV header blob, 24 file, 4 section).

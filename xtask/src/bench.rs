@@ -9,6 +9,13 @@
 //! a second one with QEMU's CPU time (all threads, from /proc) at the same two lines, which
 //! other load on the machine disturbs less than wall time.
 //!
+//! After the timed rounds, one more boot per firmware reads two counts from QEMU itself at the
+//! kernel's first line, which do not depend on the machine's load (the same every run): how
+//! many guest basic blocks QEMU had translated (`info jit` over QMP; under TCG each costs
+//! several microseconds, and a firmware's code runs about once, so this is most of its time)
+//! and how many 2 MiB pages of guest RAM had been written (QEMU backs RAM with transparent huge
+//! pages: the first write into one makes the host clear all 2 MiB). `--no-counts` skips it.
+//!
 //! A benchmark, not a test: CI does not run it. Times are wall-clock under the chosen
 //! accelerator (TCG unless `TD_SHIM_ACCEL` says otherwise), so compare rows, not machines.
 
@@ -52,6 +59,10 @@ pub struct BenchBootArgs {
     /// Seconds before one boot counts as failed.
     #[arg(long, default_value_t = 120)]
     pub timeout: u64,
+    /// Skip the extra boot per firmware that reads QEMU's translated-block count and the guest
+    /// RAM written at the kernel's first line.
+    #[arg(long)]
+    pub no_counts: bool,
 }
 
 /// First line of the kernel on the console.
@@ -247,6 +258,132 @@ fn ratio(d: Option<Duration>, ours: Option<Duration>) -> String {
     }
 }
 
+/// What QEMU had done when the kernel's first line appeared.
+struct Counts {
+    /// Guest basic blocks translated so far (`info jit`, "TB count").
+    blocks: u64,
+    /// 2 MiB pages of guest RAM with at least one page present (written).
+    ram_pages_2m: Option<u64>,
+}
+
+/// `512M`, `2G`, `1024` (MiB) as QEMU's `-m` reads them, in bytes.
+fn memory_bytes(m: &str) -> Option<u64> {
+    let (num, unit) = match m.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
+        Some((i, _)) => m.split_at(i),
+        None => (m, "M"),
+    };
+    let n: u64 = num.parse().ok()?;
+    let shift = match unit.to_ascii_uppercase().as_str() {
+        "M" | "MB" => 20,
+        "G" | "GB" => 30,
+        "T" | "TB" => 40,
+        _ => return None,
+    };
+    n.checked_mul(1 << shift)
+}
+
+/// 2 MiB pages of the guest RAM mapping of QEMU `pid` (the anonymous mapping exactly
+/// `ram_bytes` long) that have a page present, from /proc/PID/pagemap (bit 63).
+fn ram_pages_touched(pid: u32, ram_bytes: u64) -> Option<u64> {
+    use std::io::{Seek, SeekFrom};
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).ok()?;
+    let (start, end) = maps.lines().find_map(|l| {
+        let range = l.split_whitespace().next()?;
+        let (a, b) = range.split_once('-')?;
+        let (a, b) = (
+            u64::from_str_radix(a, 16).ok()?,
+            u64::from_str_radix(b, 16).ok()?,
+        );
+        (b - a == ram_bytes).then_some((a, b))
+    })?;
+    let mut pagemap = std::fs::File::open(format!("/proc/{pid}/pagemap")).ok()?;
+    let mut touched = 0;
+    let mut entries = vec![0u8; 512 * 8];
+    for chunk in (start..end).step_by(2 << 20) {
+        pagemap.seek(SeekFrom::Start(chunk / 4096 * 8)).ok()?;
+        std::io::Read::read_exact(&mut pagemap, &mut entries).ok()?;
+        if entries.chunks_exact(8).any(|e| e[7] & 0x80 != 0) {
+            touched += 1;
+        }
+    }
+    Some(touched)
+}
+
+/// Asks QEMU's QMP socket at `path` for `info jit` and returns its "TB count".
+fn translated_blocks(path: &Path) -> Result<u64, String> {
+    use std::io::Write;
+    use std::os::unix::net::UnixStream;
+    let err = |e: std::io::Error| format!("qmp {}: {e}", path.display());
+    let mut sock = UnixStream::connect(path).map_err(err)?;
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(err)?;
+    let mut rd = BufReader::new(sock.try_clone().map_err(err)?);
+    let mut line = String::new();
+    // The greeting, then one reply per command (events, if any, are skipped).
+    let mut reply = |sock: &mut UnixStream, cmd: &str| -> Result<String, String> {
+        sock.write_all(cmd.as_bytes()).map_err(err)?;
+        loop {
+            line.clear();
+            if rd.read_line(&mut line).map_err(err)? == 0 {
+                return Err("qmp: connection closed".into());
+            }
+            if line.contains("\"return\"") || line.contains("\"error\"") {
+                return Ok(line.clone());
+            }
+        }
+    };
+    reply(&mut sock, "{\"execute\":\"qmp_capabilities\"}\n")?;
+    let out = reply(
+        &mut sock,
+        "{\"execute\":\"human-monitor-command\",\"arguments\":{\"command-line\":\"info jit\"}}\n",
+    )?;
+    // "TB count            1610\n" inside the JSON string (newlines escaped as \n).
+    let at = out
+        .find("TB count")
+        .ok_or_else(|| format!("qmp: no TB count in {out:?}"))?;
+    out[at + "TB count".len()..]
+        .trim_start()
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| format!("qmp: unreadable TB count in {out:?}"))
+}
+
+/// One boot of `r` with a QMP socket, up to the kernel's first line; then the counts.
+fn counts(r: Run, ram_bytes: Option<u64>, timeout: Duration) -> Result<Counts, String> {
+    let dir = std::env::temp_dir().join(format!("td-shim-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let sock = dir.join("qmp.sock");
+    let _ = std::fs::remove_file(&sock);
+    let r = r
+        .arg("-qmp")
+        .arg(&format!("unix:{},server=on,wait=off", sock.display()));
+    let mut cmd = r.command();
+    cmd.stderr(std::process::Stdio::null());
+    let start = Instant::now();
+    let mut child = cmd.spawn().map_err(|e| format!("cannot start qemu: {e}"))?;
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let pid = child.id();
+    let mut rd = BufReader::new(stdout);
+    let mut buf = Vec::new();
+    let mut result = Err(format!("no `{KERNEL_MARKER}` line"));
+    while start.elapsed() < timeout && matches!(rd.read_until(b'\n', &mut buf), Ok(n) if n > 0) {
+        if String::from_utf8_lossy(&buf).contains(KERNEL_MARKER) {
+            let ram_pages_2m = ram_bytes.and_then(|b| ram_pages_touched(pid, b));
+            result = translated_blocks(&sock).map(|blocks| Counts {
+                blocks,
+                ram_pages_2m,
+            });
+            break;
+        }
+        buf.clear();
+    }
+    let _ = child.kill(); // our own child only
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
 /// Boots every firmware `rounds` times, interleaved, and prints the table.
 pub fn bench_boot(args: &BenchBootArgs) -> Result<(), String> {
     let root = workspace_root();
@@ -314,18 +451,21 @@ pub fn bench_boot(args: &BenchBootArgs) -> Result<(), String> {
         args.rounds,
         args.append
     );
+    // The same kernel, initrd, command line and QEMU flags for every firmware.
+    let run_for = |bios: &Path| {
+        Run::new(bios)
+            .memory(&args.memory)
+            .smp(args.smp)
+            .arg("-kernel")
+            .arg(&kernel.to_string_lossy())
+            .arg("-initrd")
+            .arg(&initrd.to_string_lossy())
+            .arg("-append")
+            .arg(&args.append)
+    };
     for round in 1..=args.rounds {
         for p in &mut peers {
-            let r = Run::new(&p.bios)
-                .memory(&args.memory)
-                .smp(args.smp)
-                .arg("-kernel")
-                .arg(&kernel.to_string_lossy())
-                .arg("-initrd")
-                .arg(&initrd.to_string_lossy())
-                .arg("-append")
-                .arg(&args.append);
-            let o = boot(&r, Duration::from_secs(args.timeout))?;
+            let o = boot(&run_for(&p.bios), Duration::from_secs(args.timeout))?;
             let t = match (o.kernel, o.init, o.done) {
                 (Some(k), Some(i), true) => Some((k, i)),
                 _ => None,
@@ -441,6 +581,26 @@ pub fn bench_boot(args: &BenchBootArgs) -> Result<(), String> {
                 "paired with {}: to `{KERNEL_MARKER}` {:+.3} s (ours faster in {won_k}/{n} rounds), to initramfs {:+.3} s ({won_i}/{n})",
                 p.name, k, i
             );
+        }
+    }
+    if !args.no_counts {
+        println!();
+        println!(
+            "| firmware | blocks translated by `{KERNEL_MARKER}` | 2 MiB pages of RAM written by then |"
+        );
+        println!("|---|---:|---:|");
+        let ram = memory_bytes(&args.memory);
+        for p in &peers {
+            match counts(run_for(&p.bios), ram, Duration::from_secs(args.timeout)) {
+                Ok(c) => println!(
+                    "| {} | {} | {} |",
+                    p.name,
+                    c.blocks,
+                    c.ram_pages_2m
+                        .map_or_else(|| "n/a".into(), |n| n.to_string())
+                ),
+                Err(e) => println!("| {} | n/a ({e}) | n/a |", p.name),
+            }
         }
     }
     println!();

@@ -288,9 +288,10 @@ fn setup_part(src: Source, fw: Option<&FwCfg<'_>>) -> Result<Vec<u8>, Error> {
     })
 }
 
+/// A setup-header field, 0 when the part read is too short to hold it (the header is
+/// validated later, by `linux::prepare`).
 fn read_u32(b: &[u8], at: usize) -> u32 {
-    b.get(at..at + 4)
-        .map_or(0, |s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+    crate::format::le::u32_at(b, at).unwrap_or(0)
 }
 
 /// For a kernel running in place in the Payload section `[base, base + len)`: the part of its
