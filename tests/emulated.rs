@@ -720,11 +720,20 @@ fn linux_6_12_lazy_reads_the_table_and_asks_to_accept() {
         "{}",
         o.describe()
     );
-    // ...took the unaccepted RAM as RAM (E820 type 1 up to the end of low memory)...
+    // ...took the unaccepted RAM as RAM: one usable E820 range runs to the end of low memory
+    // and covers all of the unaccepted part, [2 GiB - unaccepted, 2 GiB) (it starts where the
+    // firmware's last top-down allocations end)...
+    let (_, e820_line) = o
+        .find("-0x000000007fffffff] usable")
+        .unwrap_or_else(|| panic!("no usable e820 range up to 2 GiB\n{}", o.describe()));
+    let start = e820_line
+        .split_once("[mem 0x")
+        .and_then(|(_, r)| u64::from_str_radix(&r[..16], 16).ok())
+        .unwrap_or_else(|| panic!("unreadable e820 line {e820_line:?}"));
     assert!(
-        o.find("BIOS-e820: [mem 0x0000000010400000-0x000000007fffffff] usable")
-            .is_some(),
-        "{}",
+        start <= 2 * GIB - unaccepted,
+        "usable from {start:#x}, unaccepted from {:#x}\n{}",
+        2 * GIB - unaccepted,
         o.describe()
     );
     // ...and, when its first top-down memblock allocation landed in a range the bitmap marks
