@@ -360,26 +360,49 @@ fn counts(r: Run, ram_bytes: Option<u64>, timeout: Duration) -> Result<Counts, S
         .arg(&format!("unix:{},server=on,wait=off", sock.display()));
     let mut cmd = r.command();
     cmd.stderr(std::process::Stdio::null());
-    let start = Instant::now();
     let mut child = cmd.spawn().map_err(|e| format!("cannot start qemu: {e}"))?;
     let stdout = child.stdout.take().expect("stdout is piped");
     let pid = child.id();
-    let mut rd = BufReader::new(stdout);
-    let mut buf = Vec::new();
-    let mut result = Err(format!("no `{KERNEL_MARKER}` line"));
-    while start.elapsed() < timeout && matches!(rd.read_until(b'\n', &mut buf), Ok(n) if n > 0) {
-        if String::from_utf8_lossy(&buf).contains(KERNEL_MARKER) {
-            let ram_pages_2m = ram_bytes.and_then(|b| ram_pages_touched(pid, b));
-            result = translated_blocks(&sock).map(|blocks| Counts {
-                blocks,
-                ram_pages_2m,
-            });
-            break;
+    // Lines come through a thread so that a firmware that hangs silently costs the timeout,
+    // not forever.
+    let (tx, rx) = mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        let mut rd = BufReader::new(stdout);
+        let mut buf = Vec::new();
+        while matches!(rd.read_until(b'\n', &mut buf), Ok(n) if n > 0) {
+            if tx.send(String::from_utf8_lossy(&buf).into_owned()).is_err() {
+                break;
+            }
+            buf.clear();
         }
-        buf.clear();
-    }
+    });
+    let deadline = Instant::now() + timeout;
+    let result = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) if line.contains(KERNEL_MARKER) => {
+                let ram_pages_2m = ram_bytes.and_then(|b| ram_pages_touched(pid, b));
+                break translated_blocks(&sock).map(|blocks| Counts {
+                    blocks,
+                    ram_pages_2m,
+                });
+            }
+            Ok(_) => {}
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                break Err(format!(
+                    "no `{KERNEL_MARKER}` line in {} s",
+                    timeout.as_secs()
+                ))
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                break Err(format!("qemu exited before `{KERNEL_MARKER}`"))
+            }
+        }
+    };
     let _ = child.kill(); // our own child only
     let _ = child.wait();
+    drop(rx);
+    let _ = reader.join();
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
