@@ -164,7 +164,14 @@ fn cpu_time(pid: u32) -> Option<Duration> {
 /// Runs QEMU until /init is done, the firmware reports an error, QEMU exits, or the
 /// timeout; then kills it (our own child only). `Run::run` stops on one marker only, and a
 /// firmware that fails must not cost a whole timeout per round.
-fn boot(r: &Run, timeout: Duration) -> Result<Boot, String> {
+///
+/// `at_kernel` runs once, with QEMU's pid, when the kernel's first line arrives (QEMU still
+/// running); returning `true` ends the run there.
+fn boot(
+    r: &Run,
+    timeout: Duration,
+    at_kernel: &mut dyn FnMut(u32) -> bool,
+) -> Result<Boot, String> {
     let mut cmd = r.command();
     cmd.stderr(std::process::Stdio::null());
     let start = Instant::now();
@@ -198,6 +205,10 @@ fn boot(r: &Run, timeout: Duration) -> Result<Boot, String> {
                 if b.kernel.is_none() && line.contains(KERNEL_MARKER) {
                     b.kernel = Some(t);
                     b.kernel_cpu = cpu_time(pid);
+                    if at_kernel(pid) {
+                        b.end = "stopped at the kernel's first line".into();
+                        break;
+                    }
                 }
                 if b.init.is_none() && line.contains(INIT_MARKER) {
                     b.init = Some(t);
@@ -264,22 +275,6 @@ struct Counts {
     blocks: u64,
     /// 2 MiB pages of guest RAM with at least one page present (written).
     ram_pages_2m: Option<u64>,
-}
-
-/// `512M`, `2G`, `1024` (MiB) as QEMU's `-m` reads them, in bytes.
-fn memory_bytes(m: &str) -> Option<u64> {
-    let (num, unit) = match m.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
-        Some((i, _)) => m.split_at(i),
-        None => (m, "M"),
-    };
-    let n: u64 = num.parse().ok()?;
-    let shift = match unit.to_ascii_uppercase().as_str() {
-        "M" | "MB" => 20,
-        "G" | "GB" => 30,
-        "T" | "TB" => 40,
-        _ => return None,
-    };
-    n.checked_mul(1 << shift)
 }
 
 /// 2 MiB pages of the guest RAM mapping of QEMU `pid` (the anonymous mapping exactly
@@ -358,53 +353,21 @@ fn counts(r: Run, ram_bytes: Option<u64>, timeout: Duration) -> Result<Counts, S
     let r = r
         .arg("-qmp")
         .arg(&format!("unix:{},server=on,wait=off", sock.display()));
-    let mut cmd = r.command();
-    cmd.stderr(std::process::Stdio::null());
-    let mut child = cmd.spawn().map_err(|e| format!("cannot start qemu: {e}"))?;
-    let stdout = child.stdout.take().expect("stdout is piped");
-    let pid = child.id();
-    // Lines come through a thread so that a firmware that hangs silently costs the timeout,
-    // not forever.
-    let (tx, rx) = mpsc::channel::<String>();
-    let reader = std::thread::spawn(move || {
-        let mut rd = BufReader::new(stdout);
-        let mut buf = Vec::new();
-        while matches!(rd.read_until(b'\n', &mut buf), Ok(n) if n > 0) {
-            if tx.send(String::from_utf8_lossy(&buf).into_owned()).is_err() {
-                break;
-            }
-            buf.clear();
-        }
+    let mut got = None;
+    let run = boot(&r, timeout, &mut |pid| {
+        let ram_pages_2m = ram_bytes.and_then(|b| ram_pages_touched(pid, b));
+        got = Some(translated_blocks(&sock).map(|blocks| Counts {
+            blocks,
+            ram_pages_2m,
+        }));
+        true
     });
-    let deadline = Instant::now() + timeout;
-    let result = loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(line) if line.contains(KERNEL_MARKER) => {
-                let ram_pages_2m = ram_bytes.and_then(|b| ram_pages_touched(pid, b));
-                break translated_blocks(&sock).map(|blocks| Counts {
-                    blocks,
-                    ram_pages_2m,
-                });
-            }
-            Ok(_) => {}
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                break Err(format!(
-                    "no `{KERNEL_MARKER}` line in {} s",
-                    timeout.as_secs()
-                ))
-            }
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                break Err(format!("qemu exited before `{KERNEL_MARKER}`"))
-            }
-        }
-    };
-    let _ = child.kill(); // our own child only
-    let _ = child.wait();
-    drop(rx);
-    let _ = reader.join();
     let _ = std::fs::remove_dir_all(&dir);
-    result
+    match (run, got) {
+        (_, Some(counts)) => counts,
+        (Ok(b), None) => Err(format!("no `{KERNEL_MARKER}` line ({})", b.end)),
+        (Err(e), None) => Err(e),
+    }
 }
 
 /// Boots every firmware `rounds` times, interleaved, and prints the table.
@@ -488,7 +451,11 @@ pub fn bench_boot(args: &BenchBootArgs) -> Result<(), String> {
     };
     for round in 1..=args.rounds {
         for p in &mut peers {
-            let o = boot(&run_for(&p.bios), Duration::from_secs(args.timeout))?;
+            let o = boot(
+                &run_for(&p.bios),
+                Duration::from_secs(args.timeout),
+                &mut |_| false,
+            )?;
             let t = match (o.kernel, o.init, o.done) {
                 (Some(k), Some(i), true) => Some((k, i)),
                 _ => None,
@@ -612,7 +579,8 @@ pub fn bench_boot(args: &BenchBootArgs) -> Result<(), String> {
             "| firmware | blocks translated by `{KERNEL_MARKER}` | 2 MiB pages of RAM written by then |"
         );
         println!("|---|---:|---:|");
-        let ram = memory_bytes(&args.memory);
+        // QEMU's RAM block is `-m` rounded as QEMU rounds it.
+        let ram = td_shim_tools::vmm::parse_memory(&args.memory).ok();
         for p in &peers {
             match counts(run_for(&p.bios), ram, Duration::from_secs(args.timeout)) {
                 Ok(c) => println!(
