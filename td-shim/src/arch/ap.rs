@@ -241,17 +241,7 @@ pub fn selftest(vcpu: u32) {
     }
     if cfg!(feature = "protect-selftest-ap-stack") {
         log::warn!("protect self-test: vcpu {vcpu} overflows its accept stack");
-        core::hint::black_box(recurse(0));
-    }
-}
-
-/// Uses 512 bytes of stack per level, for ever (the AP self-test's stack overflow).
-fn recurse(depth: u64) -> u64 {
-    let frame = core::hint::black_box([depth; 64]);
-    if core::hint::black_box(true) {
-        recurse(frame[1] + 1) + frame[2]
-    } else {
-        frame[0]
+        core::hint::black_box(gdt::overflow_stack(0));
     }
 }
 

@@ -290,6 +290,17 @@ pub fn on_vcpu() -> OnVcpu {
     OnVcpu(current_vcpu())
 }
 
+/// TEST IMAGES ONLY (the stack-overflow self-tests of the BSP and of the APs): uses 512 bytes
+/// of stack per level, for ever, until the guard page below the stack stops it.
+pub fn overflow_stack(depth: u64) -> u64 {
+    let frame = core::hint::black_box([depth; 64]);
+    if core::hint::black_box(true) {
+        overflow_stack(frame[1] + 1) + frame[2]
+    } else {
+        frame[0]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::{Guard, OnVcpu};

@@ -506,17 +506,7 @@ fn selftest(fw: &Firmware) {
     }
     if cfg!(feature = "protect-selftest-stack") {
         warn!("protect self-test: overflowing the firmware stack");
-        core::hint::black_box(recurse(0));
-    }
-}
-
-/// Uses 512 bytes of stack per level, for ever (the self-test's stack overflow).
-fn recurse(depth: u64) -> u64 {
-    let frame = core::hint::black_box([depth; 64]);
-    if core::hint::black_box(true) {
-        recurse(frame[1] + 1) + frame[2]
-    } else {
-        frame[0]
+        core::hint::black_box(crate::arch::gdt::overflow_stack(0));
     }
 }
 
