@@ -187,7 +187,7 @@ pub fn memory_map<'p>(
             let fw = FwCfg::probe(p)?.ok_or(Error::NoMemoryMap)?;
             // Known before the first input is read: a legacy VM that does not measure hashes
             // nothing, not even the memory map.
-            let measuring = super::measurer::wanted(p, Some(&fw))?;
+            let measuring = super::measurer::wanted(&fw)?;
             let mut map = legacy_map(&fw, measuring)?;
             // RAM above 4 GiB (an initrd QEMU may place there is read to be measured) gets
             // mapped now; the boot tables cover [0, 4 GiB) only.

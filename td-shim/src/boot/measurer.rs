@@ -97,17 +97,11 @@ fn rtmr_index(mr_index: u32) -> Result<u8, Error> {
         .ok_or(Error::Image("event for an invalid measurement register"))
 }
 
-/// Whether this boot measures: always in a TD; in a legacy VM when fw_cfg's [`OPT_FILE`]
-/// says `on` or `1` (absent, `off` or `0`: no; anything else is refused, so a typo does not
-/// silently turn measuring off).
-pub fn wanted(p: &dyn Platform, fw: Option<&FwCfg<'_>>) -> Result<bool, Error> {
-    if p.kind() == PlatformKind::Tdx {
-        return Ok(true);
-    }
-    match fw {
-        Some(fw) => Ok(super::inputs::switch(fw, OPT_FILE)?.unwrap_or(false)),
-        None => Ok(false),
-    }
+/// Whether a legacy VM measures: when fw_cfg's [`OPT_FILE`] says `on` or `1` (absent, `off`
+/// or `0`: no; anything else is refused, so a typo does not silently turn measuring off). A
+/// TD always measures and never reads the switch (`inputs::memory_map`).
+pub fn wanted(fw: &FwCfg<'_>) -> Result<bool, Error> {
+    Ok(super::inputs::switch(fw, OPT_FILE)?.unwrap_or(false))
 }
 
 /// Starts measured boot when `on` ([`wanted`]): allocates the log area (below 4 GiB, ACPI

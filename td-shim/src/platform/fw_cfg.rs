@@ -24,8 +24,6 @@ pub const KEY_ID: u16 = 0x0001;
 pub const KEY_NB_CPUS: u16 = 0x0005;
 pub const KEY_KERNEL_ADDR: u16 = 0x0007;
 pub const KEY_KERNEL_SIZE: u16 = 0x0008;
-/// Entry point of a kernel QEMU loaded itself (an ELF: its PVH entry); 0 for a bzImage.
-pub const KEY_KERNEL_ENTRY: u16 = 0x0010;
 pub const KEY_INITRD_SIZE: u16 = 0x000b;
 pub const KEY_KERNEL_DATA: u16 = 0x0011;
 pub const KEY_INITRD_DATA: u16 = 0x0012;
