@@ -301,6 +301,15 @@ pub fn head_of(file: &[u8]) -> Vec<u8> {
 
 /// Size of the made-up setup area: up to the end of the protocol 2.12 header.
 const SETUP_END: usize = 0x268;
+/// Where the setup header starts in the setup area (boot protocol).
+const HEADER_OFFSET: usize = 0x1F1;
+// The values the made-up header holds and [`kernel`] reports, written once for both.
+/// Boot protocol version: 2.15.
+const VERSION: u16 = 0x020F;
+/// kernel_alignment: 2 MiB.
+const ALIGNMENT: u32 = 0x20_0000;
+/// initrd_addr_max: 2 GiB − 1.
+const INITRD_ADDR_MAX: u32 = 0x7FFF_FFFF;
 
 /// A setup area (the file's first 0x268 bytes of a bzImage) holding the setup header an ELF
 /// kernel does not have: boot_flag, "HdrS", protocol 2.15, LOADED_HIGH, XLF_KERNEL_64,
@@ -314,15 +323,15 @@ pub fn setup_header(v: &Vmlinux) -> Vec<u8> {
             dst.copy_from_slice(bytes);
         }
     };
-    put(0x1F1, &[0]); // setup_sects: none
+    put(HEADER_OFFSET, &[0]); // setup_sects: none
     put(0x1FE, &0xAA55u16.to_le_bytes());
     put(0x201, &[(SETUP_END - 0x202) as u8]); // jump: header length
     put(0x202, b"HdrS");
-    put(0x206, &0x020Fu16.to_le_bytes());
+    put(0x206, &VERSION.to_le_bytes());
     put(0x211, &[0x01]); // LOADED_HIGH
     put(0x214, &(v.start as u32).to_le_bytes()); // code32_start
-    put(0x22C, &0x7FFF_FFFFu32.to_le_bytes()); // initrd_addr_max
-    put(0x230, &0x20_0000u32.to_le_bytes()); // kernel_alignment
+    put(0x22C, &INITRD_ADDR_MAX.to_le_bytes()); // initrd_addr_max
+    put(0x230, &ALIGNMENT.to_le_bytes()); // kernel_alignment
     put(0x236, &0x0001u16.to_le_bytes()); // XLF_KERNEL_64
     put(0x238, &CMDLINE_SIZE.to_le_bytes());
     put(0x258, &v.start.to_le_bytes()); // pref_address
@@ -335,19 +344,19 @@ pub fn setup_header(v: &Vmlinux) -> Vec<u8> {
 pub fn kernel(v: &Vmlinux) -> Kernel {
     let span = v.end.saturating_sub(v.start);
     Kernel {
-        version: 0x020F,
+        version: VERSION,
         setup_size: 0,
         pm_offset: 0,
         pm_len: span,
-        kernel_alignment: 0x20_0000,
+        kernel_alignment: ALIGNMENT,
         pref_address: v.start,
         init_size: span,
         cmdline_size: CMDLINE_SIZE,
-        initrd_addr_max: 0x7FFF_FFFF,
+        initrd_addr_max: INITRD_ADDR_MAX,
         relocatable: false,
         can_load_above_4g: false,
-        header_offset: 0x1F1,
-        header_len: SETUP_END - 0x1F1,
+        header_offset: HEADER_OFFSET,
+        header_len: SETUP_END - HEADER_OFFSET,
     }
 }
 
