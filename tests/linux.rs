@@ -637,7 +637,7 @@ fn refuses_a_vmlinux_whose_entry_is_not_its_code_fw_cfg() {
 
 #[test]
 fn refuses_a_vmlinux_loaded_over_the_firmware_fw_cfg() {
-    // QEMU puts it where its program headers say, on the firmware's stack at 2 MiB: the
+    // QEMU puts it where its program headers say, on the firmware's heap at 2 MiB: the
     // firmware ran over it before it knew, so it must not jump there.
     let s = Scratch::new("vmlinux-low");
     let p = s.write("vmlinux-low", &tiny_vmlinux(0x20_0000, 0x20_0000));

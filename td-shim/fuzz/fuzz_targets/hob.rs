@@ -7,6 +7,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use td_shim::format::hob;
+use td_shim::layout;
 
 fuzz_target!(|data: &[u8]| {
     // The first 8 bytes choose the base GPA so that the EfiEndOfHobList check is exercised
@@ -15,7 +16,7 @@ fuzz_target!(|data: &[u8]| {
         Some((b, rest)) => (u64::from_le_bytes(*b), rest),
         None => (0, data),
     };
-    for base in [base, 0x80_0000] {
+    for base in [base, layout::TD_HOB_BASE] {
         if let Ok(list) = hob::parse(bytes, base) {
             assert!(list.as_bytes().len() <= bytes.len());
             let _ = list.handoff();
@@ -23,20 +24,32 @@ fuzz_target!(|data: &[u8]| {
             assert!(n >= 1, "a valid list starts with a PHIT");
             let _ = list.resources().count();
             let _ = list.guid_data(hob::ACPI_TABLE_GUID).count();
-            let added = [(0x20_0000, 0x34_1000), (0x80_0000, 0x82_0000)];
+            // The default image, and what its metadata makes the VMM add: the TempMem
+            // sections (run region to mailbox) and the TD HOB.
+            let image = (
+                layout::image_base(layout::DEFAULT_IMAGE_SIZE),
+                layout::FOUR_GIB,
+            );
+            let added = [
+                (layout::SHIM_RUN_BASE, layout::EARLY_RAM_END),
+                (
+                    layout::TD_HOB_BASE,
+                    layout::TD_HOB_BASE + layout::TD_HOB_SIZE,
+                ),
+            ];
             for gpaw in [48u8, 52] {
                 let Some(shared_bit) = hob::shared_bit(gpaw) else {
                     continue;
                 };
                 let limits = hob::TdLimits {
                     shared_bit,
-                    image: (0xFFEA_0000, 1 << 32),
+                    image,
                     added: &added,
                 };
                 if let Ok(ram) = hob::td_ram(&list, &limits) {
                     for r in ram {
                         assert!(r.start < r.end && r.end <= shared_bit);
-                        assert!(r.end <= 0xFFEA_0000 || r.start >= 1 << 32);
+                        assert!(r.end <= image.0 || r.start >= image.1);
                         if !r.accepted {
                             assert!(added.iter().all(|&(s, e)| r.end <= s || e <= r.start));
                         }
