@@ -18,6 +18,7 @@
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use td_shim::loader::vmlinux;
 use td_shim_boot_tests::{image, images_dir, Outcome, Run};
 
 /// Per-boot limit. A good boot takes 5-15 s under TCG on an idle machine; two tests run at
@@ -584,39 +585,20 @@ fn refuses_wrong_magic_fw_cfg() {
 /// at `paddr`, entry `entry`, and the PVH entry note (Xen, type 18) that QEMU insists on
 /// before it loads the file itself.
 fn tiny_vmlinux(entry: u64, paddr: u64) -> Vec<u8> {
-    let mut f = vec![0u8; 0x2000];
-    f[..8].copy_from_slice(&[0x7F, b'E', b'L', b'F', 2, 1, 1, 0]);
-    let le16 = |f: &mut Vec<u8>, at: usize, v: u16| f[at..at + 2].copy_from_slice(&v.to_le_bytes());
-    let le32 = |f: &mut Vec<u8>, at: usize, v: u32| f[at..at + 4].copy_from_slice(&v.to_le_bytes());
-    let le64 = |f: &mut Vec<u8>, at: usize, v: u64| f[at..at + 8].copy_from_slice(&v.to_le_bytes());
-    le16(&mut f, 16, 2); // ET_EXEC
-    le16(&mut f, 18, 62); // EM_X86_64
-    le32(&mut f, 20, 1);
-    le64(&mut f, 24, entry);
-    le64(&mut f, 32, 64); // e_phoff
-    le16(&mut f, 52, 64);
-    le16(&mut f, 54, 56);
-    le16(&mut f, 56, 2); // e_phnum
-    let (ph, note) = (64, 64 + 56);
-    le32(&mut f, ph, 1);
-    le32(&mut f, ph + 4, 5);
-    for (i, v) in [0x1000u64, paddr, paddr, 0x1000, 0x1000, 0x1000]
-        .iter()
-        .enumerate()
-    {
-        le64(&mut f, ph + 8 + 8 * i, *v);
-    }
-    // PT_NOTE at 0x100: namesz 4, descsz 4, type 18 (XEN_ELFNOTE_PHYS32_ENTRY), "Xen", entry.
-    le32(&mut f, note, 4);
-    le32(&mut f, note + 4, 4);
-    for (i, v) in [0x100u64, 0, 0, 20, 20, 4].iter().enumerate() {
-        le64(&mut f, note + 8 + 8 * i, *v);
-    }
+    let mut f = vmlinux::test_file(
+        entry,
+        &[
+            (1, 5, 0x1000, paddr, 0x1000, 0x1000), // PT_LOAD r-x
+            (4, 4, 0x100, 0, 20, 20),              // PT_NOTE
+        ],
+        0x2000,
+    );
+    // The note at 0x100: namesz 4, descsz 4, type 18 (XEN_ELFNOTE_PHYS32_ENTRY), "Xen", entry.
     for (i, v) in [4u32, 4, 18].iter().enumerate() {
-        le32(&mut f, 0x100 + 4 * i, *v);
+        f[0x100 + 4 * i..0x104 + 4 * i].copy_from_slice(&v.to_le_bytes());
     }
     f[0x10C..0x110].copy_from_slice(b"Xen\0");
-    le32(&mut f, 0x110, paddr as u32);
+    f[0x110..0x114].copy_from_slice(&(paddr as u32).to_le_bytes());
     f[0x1000..0x1002].copy_from_slice(&[0xEB, 0xFE]); // jmp $
     f
 }

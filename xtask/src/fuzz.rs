@@ -611,35 +611,14 @@ pub fn shortened_kernel(kernel: &[u8], pm_keep: usize) -> Option<Vec<u8>> {
 /// An ELF kernel's first bytes as QEMU hands them over (`loader::vmlinux`): ELF64 x86-64
 /// ET_EXEC with text r-x at 16 MiB (the entry inside) and data rw- with bss at 20 MiB.
 pub fn synthetic_vmlinux() -> Vec<u8> {
-    let mut f = vec![0u8; 0x200];
-    f[..8].copy_from_slice(&[0x7F, b'E', b'L', b'F', 2, 1, 1, 0]);
-    let mut put = |at: usize, v: &[u8]| f[at..at + v.len()].copy_from_slice(v);
-    put(16, &2u16.to_le_bytes());
-    put(18, &62u16.to_le_bytes());
-    put(20, &1u32.to_le_bytes());
-    put(24, &0x100_0B53u64.to_le_bytes());
-    put(32, &64u64.to_le_bytes());
-    put(52, &64u16.to_le_bytes());
-    put(54, &56u16.to_le_bytes());
-    put(56, &2u16.to_le_bytes());
-    for (i, (flags, off, paddr, filesz, memsz)) in [
-        (5u32, 0x1000u64, 0x100_0000u64, 0x3000u64, 0x3000u64),
-        (6, 0x4000, 0x140_0000, 0x800, 0x2000),
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        let p = 64 + 56 * i;
-        put(p, &1u32.to_le_bytes());
-        put(p + 4, &flags.to_le_bytes());
-        for (j, v) in [off, 0xFFFF_FFFF_8000_0000 | paddr, paddr, filesz, memsz]
-            .iter()
-            .enumerate()
-        {
-            put(p + 8 + 8 * j, &v.to_le_bytes());
-        }
-    }
-    f
+    td_shim::loader::vmlinux::test_file(
+        0x100_0B53,
+        &[
+            (1, 5, 0x1000, 0x100_0000, 0x3000, 0x3000),
+            (1, 6, 0x4000, 0x140_0000, 0x800, 0x2000),
+        ],
+        0x200,
+    )
 }
 
 fn bzimage_seeds(inputs: &SeedInputs) -> Vec<Seed> {

@@ -360,6 +360,47 @@ pub fn kernel(v: &Vmlinux) -> Kernel {
     }
 }
 
+/// One program header for [`test_file`]: `(p_type, p_flags, p_offset, p_paddr, p_filesz,
+/// p_memsz)`.
+#[cfg(any(test, feature = "test-inputs"))]
+pub type TestPh = (u32, u32, u64, u64, u64, u64);
+
+/// TEST INPUTS ONLY (feature `test-inputs`: this module's unit tests, the QEMU boot tests,
+/// the fuzz seeds): an ELF64 x86-64 ET_EXEC file of `len` bytes (zeros; longer if the headers
+/// need it) with entry `entry` and the program headers `phs` at offset 64. Each p_vaddr is
+/// the kernel-virtual alias `0xFFFF_FFFF_8000_0000 | p_paddr`, as in a vmlinux; p_align is
+/// 0x1000 for PT_LOAD and 4 otherwise (QEMU steps through a note segment by its alignment).
+#[cfg(any(test, feature = "test-inputs"))]
+pub fn test_file(entry: u64, phs: &[TestPh], len: usize) -> Vec<u8> {
+    let mut f = Vec::with_capacity(len);
+    f.extend_from_slice(b"\x7fELF");
+    f.extend_from_slice(&[2, 1, 1]); // ELFCLASS64, ELFDATA2LSB, EV_CURRENT
+    f.resize(16, 0);
+    f.extend_from_slice(&ET_EXEC.to_le_bytes());
+    f.extend_from_slice(&EM_X86_64.to_le_bytes());
+    f.extend_from_slice(&1u32.to_le_bytes()); // e_version
+    f.extend_from_slice(&entry.to_le_bytes());
+    f.extend_from_slice(&(ELF_HEADER_SIZE as u64).to_le_bytes()); // e_phoff
+    f.extend_from_slice(&[0; 12]); // e_shoff, e_flags
+    f.extend_from_slice(&(ELF_HEADER_SIZE as u16).to_le_bytes());
+    f.extend_from_slice(&(PHDR_SIZE as u16).to_le_bytes());
+    f.extend_from_slice(&(phs.len() as u16).to_le_bytes());
+    f.resize(ELF_HEADER_SIZE, 0); // no section headers
+    for &(p_type, flags, offset, paddr, file_size, mem_size) in phs {
+        f.extend_from_slice(&p_type.to_le_bytes());
+        f.extend_from_slice(&flags.to_le_bytes());
+        let align: u64 = if p_type == PT_LOAD { 0x1000 } else { 4 };
+        let vaddr = 0xFFFF_FFFF_8000_0000 | paddr;
+        for v in [offset, vaddr, paddr, file_size, mem_size, align] {
+            f.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    if f.len() < len {
+        f.resize(len, 0);
+    }
+    f
+}
+
 #[cfg(test)]
 #[allow(
     clippy::indexing_slicing,
@@ -369,43 +410,13 @@ pub fn kernel(v: &Vmlinux) -> Kernel {
 )]
 mod tests {
     use super::*;
-    use alloc::vec;
-
-    /// (p_type, p_flags, p_offset, p_paddr, p_filesz, p_memsz)
-    type Ph = (u32, u32, u64, u64, u64, u64);
-
-    /// An ELF64 x86-64 ET_EXEC file of `len` bytes with `phs` at offset 64.
-    fn elf(entry: u64, phs: &[Ph], len: usize) -> Vec<u8> {
-        let mut f = vec![0u8; len.max(64 + 56 * phs.len())];
-        f[..8].copy_from_slice(&[0x7F, b'E', b'L', b'F', 2, 1, 1, 0]);
-        f[16..18].copy_from_slice(&2u16.to_le_bytes());
-        f[18..20].copy_from_slice(&62u16.to_le_bytes());
-        f[20..24].copy_from_slice(&1u32.to_le_bytes());
-        f[24..32].copy_from_slice(&entry.to_le_bytes());
-        f[32..40].copy_from_slice(&64u64.to_le_bytes());
-        f[52..54].copy_from_slice(&64u16.to_le_bytes());
-        f[54..56].copy_from_slice(&56u16.to_le_bytes());
-        f[56..58].copy_from_slice(&(phs.len() as u16).to_le_bytes());
-        for (i, &(t, fl, off, pa, fs, ms)) in phs.iter().enumerate() {
-            let p = 64 + 56 * i;
-            f[p..p + 4].copy_from_slice(&t.to_le_bytes());
-            f[p + 4..p + 8].copy_from_slice(&fl.to_le_bytes());
-            f[p + 8..p + 16].copy_from_slice(&off.to_le_bytes());
-            // p_vaddr: kernel-virtual, ignored by this loader.
-            f[p + 16..p + 24].copy_from_slice(&(0xFFFF_FFFF_8000_0000 + pa).to_le_bytes());
-            f[p + 24..p + 32].copy_from_slice(&pa.to_le_bytes());
-            f[p + 32..p + 40].copy_from_slice(&fs.to_le_bytes());
-            f[p + 40..p + 48].copy_from_slice(&ms.to_le_bytes());
-        }
-        f
-    }
 
     const M: u64 = 1 << 20;
 
     /// Like a distribution vmlinux: text r-x at 16 MiB, data rw-, a zero-sized PT_LOAD, a
     /// PT_NOTE, bss beyond the file bytes.
     fn good() -> Vec<u8> {
-        let mut f = elf(
+        let mut f = test_file(
             16 * M + 0xB53,
             &[
                 (1, 5, 0x1000, 16 * M, 0x3000, 0x3000),
@@ -523,18 +534,18 @@ mod tests {
 
     #[test]
     fn segment_counts_are_bounded() {
-        let none = elf(16 * M, &[(4, 4, 0x100, 0, 0x14, 0x14)], 0x1000);
+        let none = test_file(16 * M, &[(4, 4, 0x100, 0, 0x14, 0x14)], 0x1000);
         assert_eq!(parse_head(&none), Err(Error::SegmentCount { count: 0 }));
-        let many: Vec<Ph> = (0..17u64)
+        let many: Vec<TestPh> = (0..17u64)
             .map(|i| (1, 5, 0x1000, 16 * M + i * 0x1000, 0x10, 0x10))
             .collect();
         assert_eq!(
-            parse_head(&elf(16 * M, &many, 0x2000)),
+            parse_head(&test_file(16 * M, &many, 0x2000)),
             Err(Error::SegmentCount { count: 17 })
         );
         let sixteen = &many[..16];
         assert_eq!(
-            parse_head(&elf(16 * M, sixteen, 0x2000))
+            parse_head(&test_file(16 * M, sixteen, 0x2000))
                 .unwrap()
                 .segments
                 .len(),
